@@ -1,0 +1,121 @@
+"""Run a bundle: one interpreter (a single model or a fused ensemble) or one per file (the ensemble
+as the study deploys it), with the manifest's preprocessing, and the labels over its thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.bundle import BundleError, read_manifest
+from edge.preprocess import load_image
+from edge.runtime import make_interpreter
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80, 80)))
+
+
+@dataclass
+class Prediction:
+    source: str
+    probabilities: dict[str, float]
+    labels: list[str]
+
+
+class ModelFile:
+    """One .tflite file: feeds pixels in the dtype its input wants, returns float outputs (N, k)."""
+
+    def __init__(self, path: Path, num_threads: int | None, output_kind: str):
+        try:
+            self.interpreter = make_interpreter(str(path), num_threads)
+        except (ValueError, RuntimeError) as err:
+            raise BundleError(f"{path}: the interpreter cannot load this model ({err})") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.output_kind = output_kind
+        signature = self.input.get("shape_signature", self.input["shape"])
+        self.dynamic_batch = len(signature) > 0 and signature[0] == -1
+        self.batch = int(self.input["shape"][0])
+
+    def _resize(self, n: int) -> None:
+        if n != self.batch:
+            self.interpreter.resize_tensor_input(self.input["index"], [n, *self.input["shape"][1:]])
+            self.interpreter.allocate_tensors()
+            self.input = self.interpreter.get_input_details()[0]
+            self.output = self.interpreter.get_output_details()[0]
+            self.batch = n
+
+    def _quantize(self, pixels: np.ndarray) -> np.ndarray:
+        dtype = self.input["dtype"]
+        if dtype == np.float32:
+            return pixels.astype(np.float32)
+        scale, zero = self.input["quantization"]
+        if dtype == np.uint8 and scale == 1.0 and zero == 0:
+            return pixels  # raw pixels are the quantized input: no arithmetic at all
+        info = np.iinfo(dtype)
+        return np.clip(np.round(pixels / scale + zero), info.min, info.max).astype(dtype)
+
+    def invoke(self, pixels: np.ndarray) -> np.ndarray:
+        """pixels: (N, H, W, 3) uint8 -> (N, k) probabilities."""
+        if self.dynamic_batch:
+            self._resize(len(pixels))
+            return self._invoke_batch(pixels)
+        return np.concatenate([self._invoke_batch(pixels[i : i + self.batch])
+                               for i in range(0, len(pixels), self.batch)])
+
+    def _invoke_batch(self, pixels: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input["index"], self._quantize(pixels))
+        self.interpreter.invoke()
+        out = self.interpreter.get_tensor(self.output["index"])
+        if out.dtype != np.float32:
+            scale, zero = self.output["quantization"]
+            out = (out.astype(np.float32) - zero) * scale
+        out = out.reshape(len(pixels), -1)
+        return sigmoid(out) if self.output_kind == "logits" else out
+
+
+class Predictor:
+    """Load a bundle (manifest and sha256 checked) and label images.
+
+    >>> p = Predictor("bundles/multioutput-int8", num_threads=2)
+    >>> p.predict(["photo.jpg"])[0].labels
+    """
+
+    def __init__(self, bundle: str | Path, num_threads: int | None = None, verify: bool = True):
+        self.path = Path(bundle)
+        self.manifest = read_manifest(self.path, verify=verify)
+        self.classes: list[str] = list(self.manifest["classes"])
+        self.thresholds = np.asarray(self.manifest["thresholds"], dtype=np.float64)
+        spec = self.manifest["input"]
+        self.size = (int(spec["height"]), int(spec["width"]))
+        self.resize = spec.get("resize", "bilinear")
+        self.files = [ModelFile(self.path / entry["name"], num_threads, self.manifest["output"])
+                      for entry in self.manifest["files"]]
+        order = {c: k for k, c in enumerate(self.classes)}
+        self.columns = [[order[c] for c in entry["outputs"]] for entry in self.manifest["files"]]
+
+    def load(self, source) -> np.ndarray:
+        """Decode one image to the (H, W, 3) uint8 array the bundle expects."""
+        return load_image(source, self.size, self.resize)
+
+    def predict_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 -> (N, C) probabilities in the bundle's class order."""
+        pixels = np.asarray(pixels, dtype=np.uint8)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        out = np.empty((len(pixels), len(self.classes)), dtype=np.float32)
+        for model, columns in zip(self.files, self.columns):
+            out[:, columns] = model.invoke(pixels)
+        return out
+
+    def labels_of(self, probs: np.ndarray, threshold: float | None = None) -> list[str]:
+        cut = self.thresholds if threshold is None else threshold
+        return [c for c, hit in zip(self.classes, probs >= cut) if hit]
+
+    def predict(self, sources: list, threshold: float | None = None) -> list[Prediction]:
+        pixels = np.stack([self.load(s) for s in sources])
+        probs = self.predict_pixels(pixels)
+        return [Prediction(str(s), dict(zip(self.classes, map(float, p))), self.labels_of(p, threshold))
+                for s, p in zip(sources, probs)]

@@ -1,0 +1,33 @@
+"""Plain text tables (and CSV) for the command line; used by the edge and the training commands."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def format_rows(rows: list[dict], fmt: str = "table") -> str:
+    """Rows of dicts with the same keys: an aligned text table, or CSV."""
+    if not rows:
+        return ""
+    header = list(rows[0])
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    cells = [[_cell(r.get(h)) for h in header] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
+    numeric = [all(isinstance(r.get(h), (int, float)) or r.get(h) is None for r in rows) for h in header]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(c) for c in cells])

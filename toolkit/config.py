@@ -1,0 +1,48 @@
+"""Training settings as one dataclass, saved to RUN/config.json: all that rebuilds, evaluates, exports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from toolkit.data.pipeline import Augment
+from toolkit.models import CNNConfig
+
+
+@dataclass
+class TrainConfig:
+    root: str
+    arch: str = "multioutput"
+    split: str = "train"
+    val_split: str = "val"
+    labels: str = "imagesets"  # label source: imagesets | annotations
+    difficult: str = "ignore"  # ignore | positive | negative
+    on_bad_image: str = "error"
+    classes: list[str] = field(default_factory=list)  # filled from the data when empty
+    model: CNNConfig = field(default_factory=CNNConfig)
+    augment: Augment = field(default_factory=Augment)
+    epochs: int = 30
+    batch: int = 32
+    lr: float = 1e-3
+    loss: str = "bce"
+    seed: int = 0
+    patience: int = 5  # epochs without a better val mAP before stopping; 0 = never stop early
+    trunk: str = "first-class"  # shared only: first-class (the study) | multitask
+    mixed_precision: bool = False
+    strategy: str = "default"  # default | mirrored
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["model"] = CNNConfig(**data.get("model", {}))
+        data["augment"] = Augment(**data.get("augment", {}))
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls.from_dict(json.loads(path.read_text()))

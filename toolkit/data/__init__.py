@@ -1,0 +1,1 @@
+"""Datasets in PASCAL VOC layout: the real VOC 2007 and a synthetic one with the same layout."""

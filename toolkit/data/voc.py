@@ -1,0 +1,201 @@
+"""Read a dataset in PASCAL VOC layout into a label table and a mask of "difficult" entries.
+
+The VOC devkit's classification labels live in ``ImageSets/Main/<class>_<split>.txt`` as
+``<id> <1|-1|0>``; 0 means the class appears only as "difficult" and is ignored in evaluation.
+``Annotations/<id>.xml`` hold the same information per object and can be the source instead.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.errors import UserError
+
+VOC_CLASSES: tuple[str, ...] = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+    "tvmonitor",
+)  # fmt: skip
+
+DIFFICULT_MODES = ("ignore", "positive", "negative")
+LABEL_SOURCES = ("imagesets", "annotations")
+
+
+@dataclass
+class VOCSplit:
+    """One split: ``labels`` is a DataFrame (index: image id, one 0/1 column per class, VOC order);
+    ``difficult`` is a boolean DataFrame of the same shape, True where the label is 0 ("difficult only")."""
+
+    root: Path  # the VOC2007-level folder
+    split: str
+    labels: "pd.DataFrame"  # noqa: F821
+    difficult: "pd.DataFrame"  # noqa: F821
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.labels.columns)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.labels.index)
+
+    def image_path(self, image_id: str) -> Path:
+        return self.root / "JPEGImages" / f"{image_id}.jpg"
+
+    def image_paths(self) -> list[Path]:
+        return [self.image_path(i) for i in self.ids]
+
+    def targets(self, difficult: str = "ignore") -> tuple[np.ndarray, np.ndarray]:
+        """Float labels and a 0/1 loss mask for training, by how difficult entries are treated."""
+        if difficult not in DIFFICULT_MODES:
+            raise UserError(f"--difficult must be one of {', '.join(DIFFICULT_MODES)}, not {difficult!r}")
+        y = self.labels.to_numpy(np.float32).copy()
+        hard = self.difficult.to_numpy(bool)
+        mask = np.ones_like(y)
+        if difficult == "ignore":
+            mask[hard] = 0.0
+        elif difficult == "positive":
+            y[hard] = 1.0
+        return y, mask
+
+
+def resolve_root(root: str | Path) -> Path:
+    """Accept ``VOCdevkit``, ``VOCdevkit/VOC2007`` or any folder holding ``ImageSets/Main``."""
+    root = Path(root)
+    if not root.exists():
+        raise UserError(f"{root}: dataset root does not exist")
+    for candidate in (root, root / "VOC2007"):
+        if (candidate / "ImageSets" / "Main").is_dir():
+            return candidate
+    raise UserError(f"{root}: not a VOC root (no ImageSets/Main here or in VOC2007/)")
+
+
+def _read_label_file(path: Path) -> dict[str, int]:
+    if not path.is_file():
+        raise UserError(f"{path}: class label file is missing")
+    entries: dict[str, int] = {}
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or parts[1] not in ("1", "-1", "0"):
+            raise UserError(f"{path}:{lineno}: expected '<id> <1|-1|0>', got {line.strip()!r}")
+        entries[parts[0]] = int(parts[1])
+    if not entries:
+        raise UserError(f"{path}: class label file is empty")
+    return entries
+
+
+def discover_classes(root: Path, split: str) -> list[str]:
+    """The classes of a split: VOC's 20 in order when present, then any others (sorted) found beside them."""
+    main = root / "ImageSets" / "Main"
+    found = sorted(p.name[: -len(f"_{split}.txt")] for p in main.glob(f"*_{split}.txt"))
+    if not found:
+        raise UserError(f"{main}: no <class>_{split}.txt files for split {split!r}")
+    ordered = [c for c in VOC_CLASSES if c in found]
+    return ordered + [c for c in found if c not in VOC_CLASSES] if ordered else found
+
+
+def read_imagesets(root: Path, split: str, classes: list[str]) -> tuple[list[str], np.ndarray]:
+    """Labels in {1, -1, 0} as an (images, classes) int array from the per-class files."""
+    main = root / "ImageSets" / "Main"
+    columns = []
+    ids: list[str] | None = None
+    first_file = None
+    for name in classes:
+        path = main / f"{name}_{split}.txt"
+        entries = _read_label_file(path)
+        if ids is None:
+            ids, first_file = list(entries), path
+        elif set(entries) != set(ids):
+            extra = sorted(set(entries) ^ set(ids))[:3]
+            raise UserError(f"{path}: image ids differ from {first_file.name} (e.g. {', '.join(extra)})")
+        columns.append([entries[i] for i in ids])
+    return ids, np.array(columns, dtype=np.int8).T
+
+
+def parse_annotation(path: Path) -> list[tuple[str, bool, tuple[int, int, int, int]]]:
+    """Objects of one VOC XML file as (class name, difficult, (xmin, ymin, xmax, ymax))."""
+    try:
+        tree = ET.parse(path)
+    except (ET.ParseError, OSError) as err:
+        raise UserError(f"{path}: unreadable annotation ({err})") from None
+    objects = []
+    for obj in tree.getroot().iter("object"):
+        name = (obj.findtext("name") or "").strip()
+        difficult = (obj.findtext("difficult") or "0").strip() == "1"
+        box = obj.find("bndbox")
+        coords = tuple(int(float(box.findtext(k))) for k in ("xmin", "ymin", "xmax", "ymax")) if box else (0,) * 4
+        objects.append((name, difficult, coords))
+    return objects
+
+
+def read_annotations(root: Path, ids: list[str], classes: list[str]) -> np.ndarray:
+    """The same {1, -1, 0} matrix from Annotations/*.xml: 1 if any non-difficult object of the class,
+    0 if only difficult ones, -1 if none (the devkit's rule)."""
+    index = {c: k for k, c in enumerate(classes)}
+    out = np.full((len(ids), len(classes)), -1, dtype=np.int8)
+    for row, image_id in enumerate(ids):
+        path = root / "Annotations" / f"{image_id}.xml"
+        if not path.is_file():
+            raise UserError(f"{path}: annotation file is missing")
+        for name, difficult, _ in parse_annotation(path):
+            k = index.get(name)
+            if k is None:
+                continue
+            if not difficult:
+                out[row, k] = 1
+            elif out[row, k] == -1:
+                out[row, k] = 0
+    return out
+
+
+def count_objects(root: Path, ids: list[str], classes: list[str]) -> np.ndarray | None:
+    """Objects per class over the split's images, or None when the dataset has no Annotations/."""
+    if not (root / "Annotations").is_dir():
+        return None
+    index = {c: k for k, c in enumerate(classes)}
+    counts = np.zeros(len(classes), dtype=np.int64)
+    for image_id in ids:
+        for name, _, _ in parse_annotation(root / "Annotations" / f"{image_id}.xml"):
+            if name in index:
+                counts[index[name]] += 1
+    return counts
+
+
+def load_split(
+    root: str | Path,
+    split: str,
+    *,
+    labels: str = "imagesets",
+    classes: list[str] | None = None,
+    check_images: bool = True,
+) -> VOCSplit:
+    """Read one split. ``classes`` defaults to those the split's label files name (VOC's 20 first)."""
+    import pandas as pd
+
+    if labels not in LABEL_SOURCES:
+        raise UserError(f"--labels must be one of {', '.join(LABEL_SOURCES)}, not {labels!r}")
+    root = resolve_root(root)
+    classes = list(classes) if classes else discover_classes(root, split)
+    ids, raw = read_imagesets(root, split, classes)
+    if labels == "annotations":
+        if not (root / "Annotations").is_dir():
+            raise UserError(f"{root / 'Annotations'}: --labels annotations needs this folder")
+        raw = read_annotations(root, ids, classes)
+    if check_images:
+        for image_id in ids:
+            path = root / "JPEGImages" / f"{image_id}.jpg"
+            if not path.is_file():
+                raise UserError(f"{path}: image listed in split {split!r} is missing")
+    index = pd.Index(ids, name="image_id")
+    return VOCSplit(
+        root=root,
+        split=split,
+        labels=pd.DataFrame((raw == 1).astype(np.int8), index=index, columns=classes),
+        difficult=pd.DataFrame(raw == 0, index=index, columns=classes),
+    )

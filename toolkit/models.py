@@ -1,0 +1,116 @@
+"""The study's three architectures, side by side, in one registry.
+
+All three share the study's CNN (input -> rescale -> [Conv32 same, Conv32 valid, MaxPool, Dropout .25]
+-> [Conv64 same, Conv64 valid, MaxPool, Dropout .25] -> Flatten -> Dense512 ReLU -> Dropout .5) and
+differ in how many of them there are, what their last layer holds and what trains:
+
+- ``independent``: one CNN per class ending in Dense(1, sigmoid), each trained on its own class.
+- ``shared``: the same per-class CNNs, but all share one frozen trunk (the conv blocks) taken from the
+  first class's fully trained CNN (or a trunk trained on all labels); only the dense layers train.
+- ``multioutput``: one CNN ending in Dense(C, sigmoid), trained once on all labels.
+
+Layer names are fixed ("conv1a" ... "logits", "probs") so export can cut models at the logits and
+fuse trunks and heads across files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+TRUNK_LAYERS = ("conv1a", "conv1b", "conv2a", "conv2b")  # the weights "shared" copies and freezes
+HEAD_LAYERS = ("dense", "logits")
+
+
+@dataclass
+class CNNConfig:
+    """The study's CNN; widths and input size are parameters so tests can use tiny models."""
+
+    img_size: int = 100
+    conv1: int = 32
+    conv2: int = 64
+    dense: int = 512
+
+
+def _trunk(x, cfg: CNNConfig, prefix: str = ""):
+    x = layers.Rescaling(1 / 255, name=f"{prefix}rescale")(x)
+    x = layers.Conv2D(cfg.conv1, 3, padding="same", activation="relu", name=f"{prefix}conv1a")(x)
+    x = layers.Conv2D(cfg.conv1, 3, padding="valid", activation="relu", name=f"{prefix}conv1b")(x)
+    x = layers.MaxPooling2D(2, name=f"{prefix}pool1")(x)
+    x = layers.Dropout(0.25, name=f"{prefix}drop1")(x)
+    x = layers.Conv2D(cfg.conv2, 3, padding="same", activation="relu", name=f"{prefix}conv2a")(x)
+    x = layers.Conv2D(cfg.conv2, 3, padding="valid", activation="relu", name=f"{prefix}conv2b")(x)
+    x = layers.MaxPooling2D(2, name=f"{prefix}pool2")(x)
+    x = layers.Dropout(0.25, name=f"{prefix}drop2")(x)
+    return layers.Flatten(name=f"{prefix}flatten")(x)
+
+
+def _head(x, cfg: CNNConfig, outputs: int, prefix: str = ""):
+    x = layers.Dense(cfg.dense, activation="relu", name=f"{prefix}dense")(x)
+    x = layers.Dropout(0.5, name=f"{prefix}drop3")(x)
+    return layers.Dense(outputs, name=f"{prefix}logits")(x)
+
+
+def build_cnn(cfg: CNNConfig, outputs: int, name: str = "cnn") -> keras.Model:
+    """The study's CNN with ``outputs`` sigmoid units; the sigmoid stays float32 under mixed precision."""
+    inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
+    logits = _head(_trunk(inputs, cfg), cfg, outputs)
+    probs = layers.Activation("sigmoid", dtype="float32", name="probs")(logits)
+    return keras.Model(inputs, probs, name=name)
+
+
+def copy_trunk(source: keras.Model, target: keras.Model, freeze: bool = True) -> None:
+    """The study's Model 2 step: copy the conv weights into another class's CNN and freeze them."""
+    for name in TRUNK_LAYERS:
+        layer = target.get_layer(name)
+        layer.set_weights(source.get_layer(name).get_weights())
+        layer.trainable = not freeze
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    per_class: bool  # one model per class (True) or one model with C outputs
+    shares_trunk: bool
+    summary: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "independent": Architecture("independent", per_class=True, shares_trunk=False,
+                                summary="20 separate CNNs, each Dense(1, sigmoid), each trained on its class"),
+    "shared": Architecture("shared", per_class=True, shares_trunk=True,
+                           summary="per-class CNNs sharing one frozen conv trunk; only dense layers train"),
+    "multioutput": Architecture("multioutput", per_class=False, shares_trunk=False,
+                                summary="one CNN ending in Dense(20, sigmoid), trained on all labels"),
+}
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """The same model cut before the sigmoid: for export, where the sigmoid runs in float on the device."""
+    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
+
+
+def fuse(models: list[keras.Model], cfg: CNNConfig, shared_trunk: bool, logits: bool = True) -> keras.Model:
+    """One graph for a per-class ensemble: with ``shared_trunk`` the trunk runs once and the heads
+    after it; otherwise one branch per class. Same weights, same predictions."""
+    inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
+    features = _trunk(inputs, cfg) if shared_trunk else None
+    outs = []
+    for k, model in enumerate(models):
+        prefix = f"c{k}_"
+        feats = features if shared_trunk else _trunk(inputs, cfg, prefix)
+        outs.append(_head(feats, cfg, 1, prefix))
+    out = layers.Concatenate(name="logits")(outs)
+    if not logits:
+        out = layers.Activation("sigmoid", name="probs")(out)
+    fused = keras.Model(inputs, out, name="fused")
+    for k, model in enumerate(models):
+        prefix = f"c{k}_"
+        for name in HEAD_LAYERS + (() if shared_trunk else TRUNK_LAYERS):
+            fused.get_layer(prefix + name).set_weights(model.get_layer(name).get_weights())
+    if shared_trunk:
+        for name in TRUNK_LAYERS:
+            fused.get_layer(name).set_weights(models[0].get_layer(name).get_weights())
+    return fused
