@@ -91,6 +91,7 @@ class Predictor:
         spec = self.manifest["input"]
         self.size = (int(spec["height"]), int(spec["width"]))
         self.resize = spec.get("resize", "bilinear")
+        self.num_threads = num_threads
         self.files = [ModelFile(self.path / entry["name"], num_threads, self.manifest["output"])
                       for entry in self.manifest["files"]]
         order = {c: k for k, c in enumerate(self.classes)}

@@ -88,3 +88,20 @@ def cpu_info() -> dict:
     except OSError:
         pass
     return {"machine": platform.machine(), "cores": os.cpu_count(), "model": model or platform.processor()}
+
+
+def delegate_report(model_path: str) -> str:
+    """Whether the runtime applied XNNPACK to this model: it says so on stderr at creation."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as capture:
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            make_interpreter(model_path)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode(errors="replace")
+    return "applied" if "XNNPACK" in text else "not reported (not applied, or the runtime logs nothing)"

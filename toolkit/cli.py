@@ -24,10 +24,11 @@ class _Group(click.Group):
     def invoke(self, ctx):
         from edge.bundle import BundleError
         from edge.preprocess import ImageError
+        from edge.voclabels import DatasetError
 
         try:
             return super().invoke(ctx)
-        except (UserError, BundleError, ImageError) as err:
+        except (UserError, BundleError, ImageError, DatasetError) as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
@@ -192,3 +193,163 @@ def compare(runs, fmt):
 
     rows = compare_runs(runs)
     click.echo(json.dumps(rows, indent=2) if fmt == "json" else format_rows(rows, fmt))
+
+
+# ---------------------------------------------------------------- export
+
+
+@main.command("export")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--quant", type=click.Choice(["float32", "float16", "dynamic", "int8"]), default="float32",
+              show_default=True, help="float32; float16 weights; dynamic (int8 weights); int8 (full integer, "
+              "uint8 input, calibrated on training images).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@click.option("--calib-split", default="train", show_default=True, help="int8: split the calibration images come from.")
+@click.option("--calib-images", default=300, show_default=True, help="int8: number of calibration images.")
+@click.option("--fuse", is_flag=True, help="independent/shared: one .tflite for the ensemble (shared: the trunk "
+              "runs once, then the 20 heads) instead of one file per class.")
+@click.option("--output", type=click.Choice(["logits", "probabilities"]), default="logits", show_default=True,
+              help="logits: sigmoid applied in float on the device (keeps int8 mAP); probabilities: in-graph sigmoid.")
+@click.option("--eval-split", help="Split to compare Keras and bundle on (default: the run's val split).")
+@click.option("--eval-images", type=int, help="Evaluate on the first N images only.")
+@click.option("--max-map-drop", type=float, help="Exit non-zero (bundle kept) when the bundle loses more than "
+              "this many mAP points against Keras.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop, force):
+    """Convert a finished RUN into a TFLite bundle, then measure it against the Keras model."""
+    from export.convert import ExportOptions, export_run
+
+    manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
+                                                  fuse=fuse, output=output, eval_split=eval_split,
+                                                  eval_images=eval_images, force=force))
+    ev = manifest["evaluation"]
+    drop = 100 * (ev["keras_mAP_area"] - ev["bundle_mAP_area"])
+    click.echo(f"{out}: {manifest['architecture']} {quant}, {len(manifest['files'])} file(s), "
+               f"{manifest['bytes'] / 1e6:.2f} MB, converted in {manifest['conversion_seconds']:.1f}s")
+    click.echo(f"  {ev['split']} ({ev['images']} images): mAP Keras {100 * ev['keras_mAP_area']:.2f} -> bundle "
+               f"{100 * ev['bundle_mAP_area']:.2f} (area; drop {drop:+.2f}), max |dprob| {ev['max_abs_prob_diff']:.2e}")
+    if max_map_drop is not None and drop > max_map_drop:
+        click.echo(f"warning: bundle loses {drop:.2f} mAP points, more than --max-map-drop {max_map_drop} "
+                   f"(bundle kept at {out})", err=True)
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------- edge (no TensorFlow below this line)
+
+
+@main.group()
+def edge() -> None:
+    """On-device inference and benchmarks: numpy, Pillow and a TFLite interpreter only."""
+
+
+@edge.command("info")
+@click.argument("bundle", required=False, type=click.Path(file_okay=False))
+def edge_info(bundle):
+    """The interpreter in use, library versions, the CPU, and (with BUNDLE) whether XNNPACK is applied."""
+    import numpy
+    import PIL
+
+    from edge.runtime import cpu_info, delegate_report, get_runtime
+
+    rt = get_runtime()
+    cpu = cpu_info()
+    click.echo(f"interpreter  {rt.name} {rt.version}")
+    click.echo(f"numpy        {numpy.__version__}")
+    click.echo(f"pillow       {PIL.__version__}")
+    click.echo(f"cpu          {cpu['machine']}, {cpu['cores']} cores, {cpu['model']}")
+    if bundle:
+        from edge.bundle import read_manifest
+
+        manifest = read_manifest(bundle)
+        first = Path(bundle) / manifest["files"][0]["name"]
+        click.echo(f"xnnpack      {delegate_report(first)} ({first.name})")
+    else:
+        click.echo("xnnpack      the default op resolver applies it to float ops; pass a BUNDLE to check")
+
+
+@edge.command("predict")
+@click.argument("bundle", type=click.Path(file_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--threads", type=int, help="Interpreter threads (default: the runtime's choice).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="Output format.")
+@click.option("--threshold", type=float, help="One threshold for every class instead of the bundle's own.")
+def edge_predict(bundle, inputs, threads, fmt, threshold):
+    """Label images (files or folders) with a bundle; unreadable images are reported and skipped."""
+    from edge.bench import list_images
+    from edge.predictor import Predictor
+    from edge.preprocess import ImageError
+    from edge.table import format_rows
+
+    predictor = Predictor(bundle, num_threads=threads)
+    paths = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += list_images(item)
+        elif item.exists():
+            paths.append(item)
+        else:
+            click.echo(f"error: {item}: no such file or folder", err=True)
+            sys.exit(2)
+    results, failed = [], 0
+    with click.progressbar(paths, label="labelling", file=sys.stderr,
+                           hidden=len(paths) < 10 or not sys.stderr.isatty()) as bar:
+        for path in bar:
+            try:
+                results.append(predictor.predict([path], threshold)[0])
+            except ImageError as err:
+                failed += 1
+                click.echo(f"\nskipped: {err}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps([{"image": r.source, "labels": r.labels, "probabilities": r.probabilities}
+                               for r in results], indent=2))
+    else:
+        rows = [{"image": r.source, "labels": " ".join(r.labels) or "-",
+                 "top": " ".join(f"{c}:{p:.2f}" for c, p in sorted(r.probabilities.items(), key=lambda kv: -kv[1])[:3])}
+                for r in results]
+        click.echo(format_rows(rows, "csv" if fmt == "csv" else "table"))
+    if failed:
+        click.echo(f"{failed} of {len(paths)} image(s) could not be read", err=True)
+        sys.exit(1)
+
+
+def _int_list(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",") if v]
+    except ValueError:
+        raise click.BadParameter(f"expected integers like 1,2,4, not {value!r}") from None
+
+
+@edge.command("bench")
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--images", "images_dir", type=click.Path(file_okay=False), help="Folder of images to run on.")
+@click.option("--voc", "voc_root", type=click.Path(), help="VOC root: its split's images and labels (adds mAP).")
+@click.option("--split", default="val", show_default=True, help="VOC split with --voc.")
+@click.option("--limit", type=int, help="Use the first N images only.")
+@click.option("--threads", default="1", show_default=True, help="Thread counts to measure, e.g. 1,2,4.")
+@click.option("--runs", default=50, show_default=True, help="Timed invoke-only calls per bundle (batch 1).")
+@click.option("--warmup", default=5, show_default=True, help="Untimed calls before timing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
+@click.option("--label", default="", help="A note printed above the table (e.g. 'emulated aarch64').")
+def edge_bench(bundles, images_dir, voc_root, split, limit, threads, runs, warmup, as_json, label):
+    """Bundles side by side: files, bytes, load time, latency (invoke and end to end), memory, mAP.
+
+    Each bundle runs in its own process, so peak memory is that bundle's own.
+    """
+    from edge.bench import flat_rows, run_bench
+    from edge.runtime import cpu_info, get_runtime
+    from edge.table import format_rows
+
+    if bool(images_dir) == bool(voc_root):
+        raise UserError("edge bench needs exactly one of --images DIR or --voc ROOT")
+    rows = run_bench(list(bundles), _int_list(threads), runs, warmup, images_dir=images_dir, voc_root=voc_root,
+                     split=split, limit=limit, progress=lambda msg: click.echo(msg, err=True))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        rt, cpu = get_runtime(), cpu_info()
+        click.echo(f"{label + ' - ' if label else ''}{rt.name} {rt.version} on {cpu['machine']} "
+                   f"({cpu['cores']} cores); latency in ms per image at batch 1; MB on disk; peak_MB = peak RSS")
+        click.echo(format_rows(flat_rows(rows)))
+    if any(r["status"] != "ok" for r in rows):
+        sys.exit(1)

@@ -1,4 +1,4 @@
-"""The one exception type for user mistakes: the CLI prints its message on one line and exits 2."""
+"""The exception types for user mistakes: the CLI prints their message on one line and exits 2."""
 
 
 class UserError(Exception):

@@ -98,7 +98,7 @@ def fuse(models: list[keras.Model], cfg: CNNConfig, shared_trunk: bool, logits: 
     inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
     features = _trunk(inputs, cfg) if shared_trunk else None
     outs = []
-    for k, model in enumerate(models):
+    for k in range(len(models)):
         prefix = f"c{k}_"
         feats = features if shared_trunk else _trunk(inputs, cfg, prefix)
         outs.append(_head(feats, cfg, 1, prefix))

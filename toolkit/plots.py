@@ -22,8 +22,8 @@ def write_plots(out: Path, classes: list[str], labels: np.ndarray, scores: np.nd
         raise UserError("--plots needs matplotlib: pip install 'multilabel-edge[plots]'") from None
     out.mkdir(parents=True, exist_ok=True)
     cols = 5
-    fig, axes = plt.subplots(math.ceil(len(classes) / cols), cols, figsize=(3 * cols, 2.6 * math.ceil(len(classes) / cols)),
-                             squeeze=False)
+    rows = math.ceil(len(classes) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.6 * rows), squeeze=False)
     for k, name in enumerate(classes):
         ax = axes[k // cols][k % cols]
         y, s = labels[valid[:, k], k], scores[valid[:, k], k]

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.voclabels import DatasetError, read_imagesets, resolve_root
 from toolkit.errors import UserError
+
+__all__ = ["DatasetError", "VOCSplit", "load_split", "read_imagesets", "resolve_root"]
 
 VOC_CLASSES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -32,8 +35,8 @@ class VOCSplit:
 
     root: Path  # the VOC2007-level folder
     split: str
-    labels: "pd.DataFrame"  # noqa: F821
-    difficult: "pd.DataFrame"  # noqa: F821
+    labels: pd.DataFrame  # noqa: F821
+    difficult: pd.DataFrame  # noqa: F821
 
     @property
     def classes(self) -> list[str]:
@@ -63,33 +66,6 @@ class VOCSplit:
         return y, mask
 
 
-def resolve_root(root: str | Path) -> Path:
-    """Accept ``VOCdevkit``, ``VOCdevkit/VOC2007`` or any folder holding ``ImageSets/Main``."""
-    root = Path(root)
-    if not root.exists():
-        raise UserError(f"{root}: dataset root does not exist")
-    for candidate in (root, root / "VOC2007"):
-        if (candidate / "ImageSets" / "Main").is_dir():
-            return candidate
-    raise UserError(f"{root}: not a VOC root (no ImageSets/Main here or in VOC2007/)")
-
-
-def _read_label_file(path: Path) -> dict[str, int]:
-    if not path.is_file():
-        raise UserError(f"{path}: class label file is missing")
-    entries: dict[str, int] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2 or parts[1] not in ("1", "-1", "0"):
-            raise UserError(f"{path}:{lineno}: expected '<id> <1|-1|0>', got {line.strip()!r}")
-        entries[parts[0]] = int(parts[1])
-    if not entries:
-        raise UserError(f"{path}: class label file is empty")
-    return entries
-
-
 def discover_classes(root: Path, split: str) -> list[str]:
     """The classes of a split: VOC's 20 in order when present, then any others (sorted) found beside them."""
     main = root / "ImageSets" / "Main"
@@ -98,24 +74,6 @@ def discover_classes(root: Path, split: str) -> list[str]:
         raise UserError(f"{main}: no <class>_{split}.txt files for split {split!r}")
     ordered = [c for c in VOC_CLASSES if c in found]
     return ordered + [c for c in found if c not in VOC_CLASSES] if ordered else found
-
-
-def read_imagesets(root: Path, split: str, classes: list[str]) -> tuple[list[str], np.ndarray]:
-    """Labels in {1, -1, 0} as an (images, classes) int array from the per-class files."""
-    main = root / "ImageSets" / "Main"
-    columns = []
-    ids: list[str] | None = None
-    first_file = None
-    for name in classes:
-        path = main / f"{name}_{split}.txt"
-        entries = _read_label_file(path)
-        if ids is None:
-            ids, first_file = list(entries), path
-        elif set(entries) != set(ids):
-            extra = sorted(set(entries) ^ set(ids))[:3]
-            raise UserError(f"{path}: image ids differ from {first_file.name} (e.g. {', '.join(extra)})")
-        columns.append([entries[i] for i in ids])
-    return ids, np.array(columns, dtype=np.int8).T
 
 
 def parse_annotation(path: Path) -> list[tuple[str, bool, tuple[int, int, int, int]]]:

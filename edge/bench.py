@@ -1,0 +1,175 @@
+"""``mledge edge bench``: bundles side by side on this machine, each in its own process so that one
+bundle's memory does not hide another's. Answers the study's question with measurements: files,
+bytes, load time, latency (invoke only and end to end), images/s, peak memory and mAP.
+
+Run a worker by hand: ``python -m edge.bench '{"bundle": ..., "images": [...], ...}'``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _percentiles(times_s: list[float]) -> dict:
+    ms = np.asarray(times_s) * 1000
+    return {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
+            "p99": float(np.percentile(ms, 99))}
+
+
+def _bare_loop_ms(predictor, pixels: np.ndarray, runs: int) -> float:
+    """The same files driven by the interpreter API alone (no quantize, no sigmoid, no columns):
+    the floor our per-image invoke can be compared with."""
+    from edge.runtime import make_interpreter
+
+    interpreters = [make_interpreter(str(predictor.path / e["name"]), predictor.num_threads)
+                    for e in predictor.manifest["files"]]
+    feeds = []
+    for it in interpreters:
+        detail = it.get_input_details()[0]
+        if list(detail["shape"][:1]) != [1]:
+            it.resize_tensor_input(detail["index"], [1, *detail["shape"][1:]])
+            it.allocate_tensors()
+        feeds.append((detail["index"], it.get_output_details()[0]["index"], detail["dtype"]))
+    samples = [pixels[k % len(pixels)][None] for k in range(runs)]
+    casted = [[s.astype(dtype) for s in samples] for _, _, dtype in feeds]
+    times = []
+    for k in range(runs):
+        t0 = time.perf_counter()
+        for it, (inp, outp, _), xs in zip(interpreters, feeds, casted):
+            it.set_tensor(inp, xs[k])
+            it.invoke()
+            it.get_tensor(outp)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
+def measure(bundle: str, images: list[str], labels: list | None, valid: list | None, threads: int,
+            runs: int, warmup: int) -> dict:
+    """Everything for one bundle at one thread count, in this process."""
+    from edge.bundle import bundle_bytes, read_manifest
+    from edge.predictor import Predictor
+
+    from edge.runtime import get_runtime
+
+    manifest = read_manifest(bundle)
+    get_runtime()  # the import is not load time
+    t0 = time.perf_counter()
+    predictor = Predictor(bundle, num_threads=threads, verify=False)
+    load_ms = (time.perf_counter() - t0) * 1000
+    pixels = np.stack([predictor.load(p) for p in images[: max(runs, 1)]])
+    for k in range(warmup):
+        predictor.predict_pixels(pixels[k % len(pixels)][None])
+    invoke = []
+    for k in range(runs):
+        x = pixels[k % len(pixels)][None]
+        t0 = time.perf_counter()
+        predictor.predict_pixels(x)
+        invoke.append(time.perf_counter() - t0)
+    e2e, probs = [], []
+    for path in images:
+        t0 = time.perf_counter()
+        probs.append(predictor.predict_pixels(predictor.load(path)[None])[0])
+        e2e.append(time.perf_counter() - t0)
+    result = {
+        "bundle": str(bundle), "arch": manifest["architecture"] + ("+fused" if manifest.get("fused") else ""),
+        "quant": manifest["quantization"], "threads": threads, "files": len(manifest["files"]),
+        "MB": bundle_bytes(manifest) / 1e6, "load_ms": load_ms,
+        "invoke_ms": _percentiles(invoke), "e2e_ms": _percentiles(e2e),
+        "bare_invoke_ms": _bare_loop_ms(predictor, pixels, runs),
+        "images": len(images), "classes": len(predictor.classes),
+    }
+    result["images_per_s"] = 1000 / result["e2e_ms"]["p50"]
+    if labels is not None:
+        from edge.metrics import mean_ap
+
+        result["mAP"] = mean_ap(np.asarray(labels), np.asarray(probs), np.asarray(valid, bool))
+    result["peak_rss_MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def voc_images(root: str, split: str, classes: list[str], limit: int | None):
+    """Image paths, 0/1 labels and the valid mask (difficult left out) of a VOC split."""
+    from edge.voclabels import read_imagesets, resolve_root
+
+    voc = resolve_root(root)
+    ids, raw = read_imagesets(voc, split, classes)
+    ids, raw = ids[:limit] if limit else ids, raw[:limit] if limit else raw
+    return [str(voc / "JPEGImages" / f"{i}.jpg") for i in ids], (raw == 1).tolist(), (raw != 0).tolist()
+
+
+def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, images_dir: str | None = None,
+              voc_root: str | None = None, split: str = "val", limit: int | None = None,
+              progress=print) -> list[dict]:
+    """One subprocess per (bundle, threads): peak memory is then each bundle's own."""
+    from edge.bundle import read_manifest
+
+    rows = []
+    for bundle in bundles:
+        for n in threads:
+            job = {"bundle": bundle, "threads": n, "runs": runs, "warmup": warmup,
+                   "labels": None, "valid": None}
+            try:
+                manifest = read_manifest(bundle)
+                if voc_root:
+                    job["images"], job["labels"], job["valid"] = voc_images(voc_root, split, manifest["classes"], limit)
+                else:
+                    job["images"] = [str(p) for p in list_images(Path(images_dir))][:limit]
+                if not job["images"]:
+                    raise ValueError(f"{images_dir}: no images found")
+                progress(f"bench {bundle} threads={n} ({len(job['images'])} images)")
+                proc = subprocess.run([sys.executable, "-m", "edge.bench", json.dumps(job)], capture_output=True,
+                                      text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                if proc.returncode != 0:
+                    tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+                    raise RuntimeError(tail)
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                row["status"] = "ok"
+            except Exception as err:  # a broken bundle is a row with its reason, not a crash
+                row = {"bundle": bundle, "threads": n, "status": f"failed: {str(err)[:160]}"}
+            rows.append(row)
+    return rows
+
+
+def _pick(row: dict, key: str, sub: str | None = None, digits: int = 2):
+    if row.get("status") != "ok" or row.get(key) is None:
+        return None
+    return round(row[key][sub] if sub else row[key], digits)
+
+
+def flat_rows(rows: list[dict]) -> list[dict]:
+    """The table's columns, one row per (bundle, threads)."""
+    return [{
+        "bundle": Path(r["bundle"]).name, "arch": r.get("arch"), "quant": r.get("quant"), "thr": r["threads"],
+        "files": r.get("files"), "MB": _pick(r, "MB", digits=3), "load_ms": _pick(r, "load_ms", digits=1),
+        "invoke_p50": _pick(r, "invoke_ms", "p50"), "invoke_p90": _pick(r, "invoke_ms", "p90"),
+        "invoke_p99": _pick(r, "invoke_ms", "p99"), "bare_p50": _pick(r, "bare_invoke_ms"),
+        "e2e_p50": _pick(r, "e2e_ms", "p50"), "e2e_p90": _pick(r, "e2e_ms", "p90"),
+        "e2e_p99": _pick(r, "e2e_ms", "p99"),
+        "img_per_s": _pick(r, "images_per_s", digits=1), "peak_MB": _pick(r, "peak_rss_MB", digits=0),
+        "mAP": None if _pick(r, "mAP", digits=4) is None else round(100 * r["mAP"], 2),
+        "status": r["status"],
+    } for r in rows]
+
+
+def _worker(job: dict) -> None:
+    result = measure(job["bundle"], job["images"], job["labels"], job["valid"], job["threads"], job["runs"],
+                     job["warmup"])
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    _worker(json.loads(sys.argv[1]))

@@ -1,0 +1,1 @@
+"""Keras run -> TFLite (LiteRT) bundle, in four quantization modes."""

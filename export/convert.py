@@ -1,0 +1,170 @@
+"""``mledge export``: a finished RUN -> a bundle folder (.tflite file(s), labels.txt, manifest.json).
+
+Route: Keras model cut at its logits -> ``model.export(format="tf_saved_model")`` -> TFLiteConverter.
+The sigmoid runs in float on the device (manifest output "logits"): under full-integer quantization
+an in-graph logistic has a fixed output scale of 1/256, so every score below 1/512 becomes 0 and
+average precision loses its ranking among the low scores. ``--output probabilities`` keeps it in
+the graph, for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.bundle import bundle_bytes, file_entry, write_manifest
+from edge.predictor import Predictor
+from export.quantize import QUANT_MODES, representative_dataset
+from toolkit import __version__
+from toolkit.data.pipeline import load_arrays
+from toolkit.data.voc import load_split
+from toolkit.errors import UserError
+from toolkit.evaluate import run_thresholds
+from toolkit.metrics import mean_ap
+from toolkit.run import Run
+from toolkit.train import predict_run
+
+OUTPUT_KINDS = ("logits", "probabilities")
+
+
+@dataclass
+class ExportOptions:
+    quant: str = "float32"
+    calib_split: str = "train"
+    calib_images: int = 300
+    fuse: bool = False
+    output: str = "logits"
+    eval_split: str | None = None  # default: the run's val split
+    eval_images: int | None = None
+    force: bool = False
+
+
+def _graphs(run: Run, cfg, models: list, opts: ExportOptions) -> list[tuple[str, object, list[str]]]:
+    """(file stem, Keras model to convert, classes of its output columns)."""
+    from toolkit.models import fuse, logits_model
+
+    logits = opts.output == "logits"
+    if cfg.arch == "multioutput":
+        return [("model", logits_model(models[0]) if logits else models[0], cfg.classes)]
+    if opts.fuse:
+        fused = fuse(models, cfg.model, shared_trunk=cfg.arch == "shared", logits=logits)
+        return [("fused", fused, cfg.classes)]
+    return [(c, logits_model(m) if logits else m, [c]) for c, m in zip(cfg.classes, models)]
+
+
+def _convert(model, quant: str, calibration: np.ndarray | None, workdir: Path) -> bytes:
+    import tensorflow as tf
+
+    saved = workdir / f"saved_{model.name}"
+    model.export(str(saved), format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    mode = QUANT_MODES[quant]
+    mode.configure(converter, representative_dataset(calibration) if mode.needs_calibration else None)
+    try:
+        return converter.convert()
+    finally:
+        shutil.rmtree(saved, ignore_errors=True)
+
+
+def _calibration_images(cfg, opts: ExportOptions) -> np.ndarray:
+    data = load_split(cfg.root, opts.calib_split, labels=cfg.labels, classes=cfg.classes)
+    arrays = load_arrays(data, cfg.model.img_size, on_bad_image="skip")
+    pick = np.random.default_rng(cfg.seed).permutation(len(arrays.ids))[: opts.calib_images]
+    return arrays.images[np.sort(pick)]
+
+
+def _input_spec(bundle: Path, first_file: str, img_size: int) -> dict:
+    from edge.runtime import make_interpreter
+
+    detail = make_interpreter(str(bundle / first_file)).get_input_details()[0]
+    scale, zero = detail["quantization"]
+    return {
+        "height": img_size, "width": img_size, "channels": 3, "layout": "NHWC", "channel_order": "RGB",
+        "dtype": np.dtype(detail["dtype"]).name,
+        "quantization": {"scale": float(scale), "zero_point": int(zero)} if scale else None,
+        "value_range": [0, 255], "resize": "bilinear", "decoder": "pillow (JPEG draft mode, EXIF orientation)",
+        "rescale": "none on the device: the model's first layer divides by 255",
+    }
+
+
+def _evaluate(bundle: Path, run: Run, cfg, models: list, opts: ExportOptions) -> dict:
+    split = opts.eval_split or cfg.val_split
+    data = load_split(cfg.root, split, labels=cfg.labels, classes=cfg.classes)
+    arrays = load_arrays(data, cfg.model.img_size, on_bad_image="skip", limit=opts.eval_images)
+    valid = data.difficult.loc[arrays.ids].to_numpy() == 0
+    labels = data.labels.loc[arrays.ids].to_numpy(np.float32)
+    keras_probs = predict_run(run, arrays.images, models)
+    predictor = Predictor(bundle, verify=False)
+    bundle_probs = np.concatenate([predictor.predict_pixels(arrays.images[i : i + 32])
+                                   for i in range(0, len(arrays.images), 32)])
+    return {
+        "split": split, "images": len(arrays.ids),
+        "keras_mAP_area": mean_ap(labels, keras_probs, valid, "area"),
+        "bundle_mAP_area": mean_ap(labels, bundle_probs, valid, "area"),
+        "keras_mAP_voc07": mean_ap(labels, keras_probs, valid, "voc07"),
+        "bundle_mAP_voc07": mean_ap(labels, bundle_probs, valid, "voc07"),
+        "max_abs_prob_diff": float(np.abs(keras_probs - bundle_probs).max()),
+        "mean_abs_prob_diff": float(np.abs(keras_probs - bundle_probs).mean()),
+    }
+
+
+def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> dict:
+    """Convert, evaluate and write the bundle atomically; returns its manifest."""
+    import tensorflow as tf
+
+    if opts.quant not in QUANT_MODES:
+        raise UserError(f"--quant must be one of {', '.join(QUANT_MODES)}, not {opts.quant!r}")
+    if opts.output not in OUTPUT_KINDS:
+        raise UserError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, not {opts.output!r}")
+    out = Path(out)
+    if out.exists() and not opts.force:
+        raise UserError(f"{out}: bundle exists (use --force to replace it)")
+    run = Run(Path(run_path))
+    cfg = run.require_complete()
+    models = run.load_models(cfg)
+    if opts.fuse and cfg.arch == "multioutput":
+        raise UserError("--fuse applies to independent and shared runs; multioutput is one graph already")
+    calibration = _calibration_images(cfg, opts) if QUANT_MODES[opts.quant].needs_calibration else None
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        t0 = time.perf_counter()
+        entries = []
+        for stem, model, outputs in _graphs(run, cfg, models, opts):
+            path = tmp / f"{stem}.tflite"
+            path.write_bytes(_convert(model, opts.quant, calibration, tmp))
+            entries.append(file_entry(path, outputs))
+        seconds = time.perf_counter() - t0
+        manifest = {
+            "architecture": cfg.arch, "fused": opts.fuse, "classes": cfg.classes,
+            "thresholds": [float(t) for t in run_thresholds(run, cfg.classes)],
+            "input": _input_spec(tmp, entries[0]["name"], cfg.model.img_size),
+            "output": opts.output, "quantization": opts.quant,
+            "calibration": {"split": opts.calib_split, "images": len(calibration)} if calibration is not None else None,
+            "toolkit_version": __version__, "tensorflow_version": tf.__version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": str(run.path.resolve()),
+            "conversion_seconds": round(seconds, 2), "files": entries,
+        }
+        write_manifest(tmp, manifest)
+        manifest["evaluation"] = _evaluate(tmp, run, cfg, models, opts)
+        manifest["bytes"] = bundle_bytes(manifest)
+        write_manifest(tmp, {k: v for k, v in manifest.items() if k != "format_version"})
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / "bundle")
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return json.loads((out / "manifest.json").read_text())
