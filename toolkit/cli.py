@@ -353,3 +353,7 @@ def edge_bench(bundles, images_dir, voc_root, split, limit, threads, runs, warmu
         click.echo(format_rows(flat_rows(rows)))
     if any(r["status"] != "ok" for r in rows):
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

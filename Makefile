@@ -1,0 +1,69 @@
+# multilabel-edge: `make demo` and `make test` on a fresh machine with Python 3.11 and PyPI.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+EDGE_VENV := .venv-edge
+BIN := $(VENV)/bin
+DEMO_DIR ?= work/demo
+BENCH_DIR ?= work/bench
+VOC_ROOT ?= ../shared/data/voc2007/VOCdevkit
+EDGE_FIXTURES ?= build/edge-fixtures
+MLEDGE := $(BIN)/mledge
+
+.PHONY: install install-edge demo test test-main test-edge lint bench-train bench-export bench-edge clean
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[train,dev,plots]'
+	touch $@
+
+# The edge environment: numpy, Pillow, LiteRT and pytest; no TensorFlow.
+install-edge: $(EDGE_VENV)/.installed
+$(EDGE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_VENV)/bin/pip install -q --upgrade pip
+	$(EDGE_VENV)/bin/pip install -q -e '.[edge]' pytest
+	touch $@
+
+demo: install
+	$(MLEDGE) data synth $(DEMO_DIR)/data --images 800 --size 96 --seed 0 --force
+	$(MLEDGE) data stats $(DEMO_DIR)/data --split trainval
+	for arch in multioutput independent shared; do \
+	  $(MLEDGE) train $(DEMO_DIR)/data --arch $$arch --out $(DEMO_DIR)/runs/$$arch --img-size 64 \
+	    --epochs 4 --patience 0 --force || exit 1; \
+	done
+	$(MLEDGE) compare $(DEMO_DIR)/runs/multioutput $(DEMO_DIR)/runs/independent $(DEMO_DIR)/runs/shared
+	for arch in multioutput independent; do for q in float32 int8; do \
+	  $(MLEDGE) export $(DEMO_DIR)/runs/$$arch --quant $$q --out $(DEMO_DIR)/bundles/$$arch-$$q --force || exit 1; \
+	done; done
+	$(MLEDGE) export $(DEMO_DIR)/runs/shared --quant int8 --fuse --out $(DEMO_DIR)/bundles/shared-int8-fused --force
+	$(MLEDGE) edge bench $(DEMO_DIR)/bundles/multioutput-float32 $(DEMO_DIR)/bundles/multioutput-int8 \
+	  $(DEMO_DIR)/bundles/independent-float32 $(DEMO_DIR)/bundles/independent-int8 \
+	  $(DEMO_DIR)/bundles/shared-int8-fused --voc $(DEMO_DIR)/data --split test --limit 100 --runs 30
+
+test: test-main test-edge
+
+test-main: install
+	$(BIN)/pytest tests --ignore=tests/edge
+
+# Bundles are built by the training environment, then only loaded by the edge environment.
+test-edge: install install-edge
+	$(BIN)/python -m tests.edge.fixtures $(EDGE_FIXTURES)
+	MLEDGE_EDGE_FIXTURES=$(EDGE_FIXTURES) $(EDGE_VENV)/bin/python -m pytest tests/edge
+
+lint: install
+	$(BIN)/ruff check toolkit export edge tests examples
+
+# Benchmarks on real photos (numbers, not tests): make bench-train VOC_ROOT=../shared/data/voc2007/VOCdevkit
+bench-train: install
+	$(BIN)/python benchmarks/bench_train.py $(VOC_ROOT) $(BENCH_DIR)
+
+bench-export: install
+	$(BIN)/python benchmarks/bench_export.py $(VOC_ROOT) $(BENCH_DIR)
+
+bench-edge: install
+	$(BIN)/python benchmarks/bench_edge.py $(VOC_ROOT) $(BENCH_DIR)
+
+clean:
+	rm -rf $(VENV) $(EDGE_VENV) build work

@@ -1,0 +1,78 @@
+"""The tf.data pipeline: shapes, dtypes, ranges, the mask, determinism, bad images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toolkit.data.pipeline import Augment, load_arrays, make_dataset
+from toolkit.data.voc import load_split
+from toolkit.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def arrays(synth_root):
+    return load_arrays(load_split(synth_root, "train"), 32)
+
+
+def test_arrays(arrays):
+    assert arrays.images.shape == (60, 32, 32, 3) and arrays.images.dtype == np.uint8
+    assert arrays.labels.shape == (60, 20) and set(np.unique(arrays.labels)) <= {0.0, 1.0}
+    assert arrays.mask.shape == (60, 20)
+
+
+def test_batches_shapes_dtypes_ranges(arrays):
+    x, y, m = next(iter(make_dataset(arrays, 16, training=True, seed=0, augment=Augment())))
+    assert x.shape == (16, 32, 32, 3) and x.dtype.name == "float32"
+    assert 0.0 <= float(x.numpy().min()) and float(x.numpy().max()) <= 255.0
+    assert y.shape == (16, 20) and m.shape == (16, 20)
+
+
+def test_eval_order_and_values_unchanged(arrays):
+    x, y, m = next(iter(make_dataset(arrays, 60, training=False)))
+    np.testing.assert_array_equal(x.numpy(), arrays.images.astype(np.float32))
+    np.testing.assert_array_equal(y.numpy(), arrays.labels)
+    np.testing.assert_array_equal(m.numpy(), arrays.mask)
+
+
+def test_mask_marks_difficult(synth_root):
+    data = load_split(synth_root, "trainval")
+    arrays = load_arrays(data, 16)
+    assert data.difficult.to_numpy().any()
+    np.testing.assert_array_equal(arrays.mask == 0, data.difficult.to_numpy())
+
+
+def test_deterministic_for_a_seed_and_augments(arrays):
+    def first(seed):
+        return next(iter(make_dataset(arrays, 8, training=True, seed=seed, augment=Augment())))[0].numpy()
+
+    np.testing.assert_array_equal(first(3), first(3))
+    assert not np.array_equal(first(3), first(4))
+
+
+def test_columns_pick_classes(arrays):
+    _, y, m = next(iter(make_dataset(arrays, 60, training=False, columns=[14])))
+    assert y.shape == (60, 1)
+    np.testing.assert_array_equal(y.numpy()[:, 0], arrays.labels[:, 14])
+
+
+def test_augment_identity_when_off(arrays):
+    from toolkit.data.pipeline import _affine_batch
+
+    x = arrays.images[:4].astype(np.float32)
+    out = _affine_batch(x, np.array([1, 2], np.int64), Augment(flip=False, zoom=0.0, shear_degrees=0.0))
+    np.testing.assert_allclose(out.numpy(), x, atol=1e-3)
+
+
+def test_bad_image_error_and_skip(tmp_path, synth_root):
+    import shutil
+
+    root = tmp_path / "voc"
+    shutil.copytree(synth_root, root)
+    data = load_split(root, "train")
+    bad = data.image_path(data.ids[3])
+    bad.write_bytes(bad.read_bytes()[:200])  # truncated JPEG
+    with pytest.raises(UserError, match=f"{bad.name}: cannot read image"):
+        load_arrays(data, 16)
+    arrays = load_arrays(data, 16, on_bad_image="skip")
+    assert len(arrays.ids) == 59 and data.ids[3] not in arrays.ids

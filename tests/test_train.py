@@ -1,0 +1,170 @@
+"""Training: every architecture writes a complete RUN; shared really shares a frozen trunk; a killed
+run resumes from its last finished epoch and never retrains a finished class."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.helpers import tiny_cli_args
+from toolkit.cli import main
+from toolkit.models import TRUNK_LAYERS
+from toolkit.run import Run
+
+RUN_FILES = ("config.json", "history.csv", "thresholds.json", "metrics.json", "train.log")
+
+
+def check_complete(path: Path, units: int) -> Run:
+    run = Run(path)
+    for name in RUN_FILES:
+        assert (path / name).is_file(), name
+    cfg = run.require_complete()
+    assert len(list(run.models_dir.glob("*.keras"))) == units
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert 0 <= metrics["mAP_area"] <= 1 and 0 <= metrics["mAP_voc07"] <= 1
+    assert len(json.loads((path / "thresholds.json").read_text())["thresholds"]) == len(cfg.classes) == 20
+    assert not list((path / "checkpoints").glob("*/*")) if (path / "checkpoints").exists() else True
+    return run
+
+
+def test_multioutput_one_model_twenty_outputs(trained):
+    run = check_complete(trained("multioutput"), units=1)
+    (model,) = run.load_models()
+    assert model.output_shape == (None, 20)
+    header = (run.path / "history.csv").read_text().splitlines()[0]
+    assert header == "unit,epoch,loss,val_loss,val_map,seconds"
+
+
+def test_shared_trunk_identical_frozen_heads_trainable(trained):
+    run = check_complete(trained("shared"), units=20)
+    models = run.load_models()
+    assert len(models) == 20 and all(m.output_shape == (None, 1) for m in models)
+    for name in TRUNK_LAYERS:
+        reference = models[0].get_layer(name).get_weights()
+        for m in models:
+            assert not m.get_layer(name).trainable
+            for a, b in zip(reference, m.get_layer(name).get_weights()):
+                np.testing.assert_array_equal(a, b)
+    for m in models:
+        assert m.get_layer("dense").trainable and m.get_layer("logits").trainable
+    heads = [m.get_layer("logits").get_weights()[0] for m in models]
+    assert not np.array_equal(heads[1], heads[2])  # each class trained its own head
+
+
+def test_shared_multitask_trunk(trained):
+    path = trained("shared", trunk="multitask")
+    run = check_complete(path, units=21)  # 20 heads + the trunk trained on all labels
+    trunk = Run(path).load_models()[0]
+    import keras
+
+    source = keras.models.load_model(run.model_path("_trunk"), compile=False)
+    np.testing.assert_array_equal(source.get_layer("conv2b").get_weights()[0], trunk.get_layer("conv2b").get_weights()[0])
+
+
+def _train_process(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.Popen([sys.executable, "-m", "toolkit.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, cwd=Path(__file__).parents[1])
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, "training ended before it could be interrupted"
+        assert time.time() < deadline, "training never reached the point to interrupt"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def _state_epoch(path: Path) -> int:
+    try:
+        return json.loads(path.read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_killed_multioutput_run_resumes_from_last_epoch(synth_root, tmp_path):
+    out = tmp_path / "run"
+    args = tiny_cli_args(synth_root, "multioutput", out)
+    args[args.index("--epochs") + 1] = "60"
+    proc = _train_process(args)
+    state = out / "checkpoints" / "model" / "state.json"
+    _kill_when(proc, lambda: _state_epoch(state) >= 2)
+    done = _state_epoch(state)
+    assert done < 60 and not Run(out).is_done("model")
+
+    result = CliRunner().invoke(main, ["train", "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"resuming after epoch {done}" in result.output
+    record = Run(out).record("model")
+    assert [h["epoch"] for h in record["history"]] == list(range(1, 61))
+    check_complete(out, units=1)
+
+
+def test_killed_independent_run_keeps_finished_classes(synth_root, tmp_path):
+    out = tmp_path / "run"
+    proc = _train_process(tiny_cli_args(synth_root, "independent", out))
+    models = out / "models"
+    _kill_when(proc, lambda: (models / "bicycle.json").is_file())
+    finished = {p.stem: p.stat().st_mtime_ns for p in models.glob("*.keras") if (models / f"{p.stem}.json").is_file()}
+    assert {"aeroplane", "bicycle"} <= set(finished) and len(finished) < 20
+
+    result = CliRunner().invoke(main, ["train", "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "class 1/20 aeroplane (own CNN): already trained, skipped" in result.output
+    for name, mtime in finished.items():
+        assert (models / f"{name}.keras").stat().st_mtime_ns == mtime, f"{name} was trained again"
+    run = check_complete(out, units=20)
+    assert all(m.output_shape == (None, 1) for m in run.load_models())
+
+
+def test_existing_run_needs_force(trained, synth_root):
+    path = trained("multioutput")
+    result = CliRunner().invoke(main, tiny_cli_args(synth_root, "multioutput", path))
+    assert result.exit_code == 2 and "run folder exists" in result.output
+
+
+def test_train_cli_errors(tmp_path, synth_root):
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(tmp_path / "missing"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "dataset root does not exist" in result.output
+    assert not (tmp_path / "r").exists()
+    result = runner.invoke(main, ["train", "--resume", str(tmp_path)])
+    assert result.exit_code == 2 and "config.json: missing" in result.output
+    result = runner.invoke(main, tiny_cli_args(synth_root, "multioutput", tmp_path / "w", "--widths", "4,8"))
+    assert result.exit_code == 2 and "--widths must be three integers" in result.output
+
+
+@pytest.mark.parametrize("loss", ["weighted", "focal", "asl"])
+def test_other_losses_train(synth_root, tmp_path, loss):
+    result = CliRunner().invoke(main, tiny_cli_args(synth_root, "multioutput", tmp_path / loss, "--loss", loss))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / loss / "config.json").read_text())["loss"] == loss
+
+
+def test_mirrored_strategy_on_two_logical_cpus(synth_root, tmp_path):
+    """MirroredStrategy over two logical CPU devices (what a 2-GPU machine would give)."""
+    code = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from toolkit import train
+from tests.helpers import tiny_config
+metrics = train.start(tiny_config({str(synth_root)!r}, "multioutput", strategy="mirrored"), {str(tmp_path / "m")!r})
+print("replicas", tf.distribute.MirroredStrategy().num_replicas_in_sync, "mAP", metrics["mAP_area"])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "replicas 2" in proc.stdout
+    check_complete(tmp_path / "m", units=1)
