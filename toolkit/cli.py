@@ -124,11 +124,17 @@ def data_fetch(name: str, dest: str, timeout: float) -> None:
               help="Conv block 1, conv block 2 and dense widths (small ones for tests).")
 @click.option("--batch", default=32, show_default=True, help="Batch size.")
 @click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--weight-decay", default=0.0, show_default=True, help="> 0: AdamW with this weight decay.")
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+              help="Learning-rate schedule: constant (the study's) or cosine decay to 0 over --epochs.")
 @click.option("--loss", type=click.Choice(LOSS_CHOICES), default="bce", show_default=True,
               help="bce (the study's), weighted (per-class positive weights), focal, asl (asymmetric).")
 @click.option("--no-augment", is_flag=True, help="Turn off flip/zoom/shear augmentation.")
 @click.option("--zoom", default=0.2, show_default=True, help="Random zoom range (the study's 0.2).")
 @click.option("--shear", default=0.2, show_default=True, help="Random shear in degrees (the study's 0.2).")
+@click.option("--translate", default=0.0, show_default=True, help="Random shift, fraction of the side (0: off).")
+@click.option("--jitter", default=0.0, show_default=True,
+              help="Random brightness and contrast change, as a fraction (0: off, the study's).")
 @click.option("--trunk", type=click.Choice(["first-class", "multitask"]), default="first-class", show_default=True,
               help="shared only: the trunk of the first class's CNN (the study), or one trained on all labels.")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
@@ -136,7 +142,8 @@ def data_fetch(name: str, dest: str, timeout: float) -> None:
 @click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default", show_default=True,
               help="mirrored: tf.distribute.MirroredStrategy over this machine's GPUs.")
 def train(root, arch, out, resume_run, force, split, val_split, labels, difficult, on_bad_image, epochs, patience,
-          img_size, widths, batch, lr, loss, no_augment, zoom, shear, trunk, seed, mixed_precision, strategy):
+          img_size, widths, batch, lr, weight_decay, schedule, loss, no_augment, zoom, shear, translate, jitter, trunk,
+          seed, mixed_precision, strategy):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from toolkit import train as training
     from toolkit.config import TrainConfig
@@ -153,13 +160,13 @@ def train(root, arch, out, resume_run, force, split, val_split, labels, difficul
             c1, c2, d = (int(v) for v in widths.split(","))
         except ValueError:
             raise UserError(f"--widths must be three integers like 32,64,512, not {widths!r}") from None
+        augment = (Augment(flip=False, zoom=0.0, shear_degrees=0.0) if no_augment else
+                   Augment(zoom=zoom, shear_degrees=shear, translate=translate, brightness=jitter, contrast=jitter))
         cfg = TrainConfig(
             root=str(Path(root).resolve()), arch=arch, split=split, val_split=val_split, labels=labels,
-            difficult=difficult, on_bad_image=on_bad_image, model=CNNConfig(img_size, c1, c2, d),
-            augment=Augment(flip=not no_augment, zoom=0.0 if no_augment else zoom,
-                            shear_degrees=0.0 if no_augment else shear),
-            epochs=epochs, batch=batch, lr=lr, loss=loss, seed=seed, patience=patience, trunk=trunk,
-            mixed_precision=mixed_precision, strategy=strategy,
+            difficult=difficult, on_bad_image=on_bad_image, model=CNNConfig(img_size, c1, c2, d), augment=augment,
+            epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
+            patience=patience, trunk=trunk, mixed_precision=mixed_precision, strategy=strategy,
         )
         metrics = training.start(cfg, out, force=force)
     click.echo(f"{out}: val mAP {100 * metrics['mAP_area']:.2f} (area) / {100 * metrics['mAP_voc07']:.2f} (VOC07 "

@@ -25,6 +25,8 @@ class TrainConfig:
     epochs: int = 30
     batch: int = 32
     lr: float = 1e-3
+    weight_decay: float = 0.0  # > 0: AdamW with this decoupled weight decay instead of Adam
+    schedule: str = "constant"  # constant | cosine (decays to 0 over the epochs)
     loss: str = "bce"
     seed: int = 0
     patience: int = 5  # epochs without a better val mAP before stopping; 0 = never stop early

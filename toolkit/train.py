@@ -96,6 +96,21 @@ class _EpochEnd:
         return Callback(*args, **kwargs)
 
 
+def _optimizer(cfg: TrainConfig, images: int):
+    """Adam (the study's), or AdamW with --weight-decay; --schedule cosine decays the rate to 0."""
+    import keras
+
+    lr = cfg.lr
+    if cfg.schedule == "cosine":
+        steps = cfg.epochs * -(-images // cfg.batch)
+        lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps)
+    elif cfg.schedule != "constant":
+        raise UserError(f"--schedule must be constant or cosine, not {cfg.schedule!r}")
+    if cfg.weight_decay > 0:
+        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay)
+    return keras.optimizers.Adam(lr)
+
+
 def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, cfg: TrainConfig,
              train: SplitArrays, val: SplitArrays, strategy, seed: int, after=None) -> None:
     """Train one model file to completion (or continue it); skip it when already finished."""
@@ -121,7 +136,7 @@ def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, 
             model = build()
             labels = train.labels if columns is None else train.labels[:, columns]
             mask = train.mask if columns is None else train.mask[:, columns]
-            model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss=make_loss(cfg.loss, labels, mask))
+            model.compile(optimizer=_optimizer(cfg, len(train.ids)), loss=make_loss(cfg.loss, labels, mask))
             print(f"{title}: training")
     if state["epoch"] < cfg.epochs and not state.get("stopped"):
         data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=cfg.augment,

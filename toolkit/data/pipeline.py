@@ -23,12 +23,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Augment:
-    """The study's ImageDataGenerator(horizontal_flip=True, zoom_range=0.2, shear_range=0.2).
-    Keras' shear_range is in degrees, so the study's shear is tiny; kept for faithfulness."""
+    """The study's ImageDataGenerator(horizontal_flip=True, zoom_range=0.2, shear_range=0.2) by default.
+    Keras' shear_range is in degrees, so the study's shear is tiny; kept for faithfulness. Translation
+    and brightness/contrast jitter are off by default (0) and help a from-scratch CNN on small data."""
 
     flip: bool = True
     zoom: float = 0.2
     shear_degrees: float = 0.2
+    translate: float = 0.0  # fraction of the side, each direction
+    brightness: float = 0.0  # +- fraction of the 0..255 range
+    contrast: float = 0.0  # +- relative change around the image mean
 
 
 @dataclass
@@ -77,26 +81,34 @@ def _affine_batch(images, seed, augment: Augment):
     n = tf.shape(images)[0]
     h = tf.cast(tf.shape(images)[1], tf.float32)
     w = tf.cast(tf.shape(images)[2], tf.float32)
-    seeds = tf.random.experimental.stateless_split(seed, 4)
+    seeds = tf.random.experimental.stateless_split(seed, 8)
     zx = tf.random.stateless_uniform([n], seeds[0], 1 - augment.zoom, 1 + augment.zoom)
     zy = tf.random.stateless_uniform([n], seeds[1], 1 - augment.zoom, 1 + augment.zoom)
     shear = tf.random.stateless_uniform([n], seeds[2], -1.0, 1.0) * (augment.shear_degrees * math.pi / 180)
     flip = tf.random.stateless_uniform([n], seeds[3]) < (0.5 if augment.flip else 0.0)
+    tx = tf.random.stateless_uniform([n], seeds[4], -1.0, 1.0) * augment.translate * w
+    ty = tf.random.stateless_uniform([n], seeds[5], -1.0, 1.0) * augment.translate * h
     sign = tf.where(flip, -1.0, 1.0)
     cx, cy = (w - 1) / 2, (h - 1) / 2
     # output (x, y) -> input: c + M (F(out) - c), with M = shear @ zoom, F the optional mirror.
     m00, m01 = zx, -tf.sin(shear) * zy
     m11 = tf.cos(shear) * zy
     a0, a1 = m00 * sign, m01
-    a2 = cx - m00 * cx * sign - m01 * cy
+    a2 = cx - m00 * cx * sign - m01 * cy + tx
     b0, b1 = tf.zeros_like(zx), m11
-    b2 = cy - m11 * cy
+    b2 = cy - m11 * cy + ty
     zeros = tf.zeros_like(zx)
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
+    out = tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
         fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST",
     )
+    if augment.brightness or augment.contrast:
+        shift = tf.random.stateless_uniform([n, 1, 1, 1], seeds[6], -1.0, 1.0) * augment.brightness * 255
+        gain = 1 + tf.random.stateless_uniform([n, 1, 1, 1], seeds[7], -1.0, 1.0) * augment.contrast
+        mean = tf.reduce_mean(out, axis=[1, 2, 3], keepdims=True)
+        out = tf.clip_by_value((out - mean) * gain + mean + shift, 0.0, 255.0)
+    return out
 
 
 def make_dataset(arrays: SplitArrays, batch: int, *, training: bool, seed: int = 0,
