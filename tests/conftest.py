@@ -6,8 +6,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
 
-from tests.helpers import tiny_config  # noqa: E402
-
 
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory):
@@ -22,6 +20,7 @@ def synth_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, synth_root):
     """trained(arch, **overrides) -> RUN path; each distinct configuration trains once per session."""
+    from tests.helpers import tiny_config
     from toolkit import train
 
     cache = {}

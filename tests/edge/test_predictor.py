@@ -1,0 +1,49 @@
+"""The edge runtime against the Keras models the bundles came from, on the same test images
+(decoded by the same Pillow code that training used). Tolerances: see tests/test_export.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge import Predictor
+
+TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.02, "int8": 0.05}
+CASES = {
+    "multioutput-float32": "multioutput", "multioutput-float16": "multioutput", "multioutput-dynamic": "multioutput",
+    "multioutput-int8": "multioutput", "independent-float32": "independent", "independent-int8": "independent",
+    "shared-int8-fused": "shared",
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matches_keras(bundles, test_images, reference, name):
+    predictor = Predictor(bundles / name)
+    probs = np.stack([p for p in (predictor.predict_pixels(predictor.load(path))[0] for path in test_images)])
+    diff = np.abs(probs - reference[CASES[name]]).max()
+    assert diff <= TOLERANCE[predictor.manifest["quantization"]], f"{name}: max |dprob| {diff}"
+
+
+def test_batch_equals_single(bundles, test_images):
+    predictor = Predictor(bundles / "multioutput-float32")
+    assert predictor.files[0].dynamic_batch
+    pixels = np.stack([predictor.load(p) for p in test_images[:7]])
+    single = np.concatenate([predictor.predict_pixels(x) for x in pixels])
+    np.testing.assert_allclose(predictor.predict_pixels(pixels), single, atol=1e-6)
+
+
+def test_labels_follow_thresholds(bundles, test_images):
+    predictor = Predictor(bundles / "independent-int8")
+    result = predictor.predict(test_images[:3])
+    assert [r.source for r in result] == [str(p) for p in test_images[:3]]
+    for r in result:
+        assert list(r.probabilities) == ["aeroplane", "car", "person"]
+        assert r.labels == [c for c, t in zip(predictor.classes, predictor.thresholds) if r.probabilities[c] >= t]
+    everything = predictor.predict(test_images[:1], threshold=0.0)[0]
+    assert everything.labels == predictor.classes
+
+
+def test_int8_feeds_raw_pixels(bundles):
+    model = Predictor(bundles / "multioutput-int8").files[0]
+    assert model.input["dtype"] == np.uint8
+    assert tuple(model.input["quantization"]) == (1.0, 0)
