@@ -27,11 +27,13 @@ $(EDGE_VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(MLEDGE) data synth $(DEMO_DIR)/data --images 800 --size 96 --seed 0 --force
+	$(MLEDGE) data synth $(DEMO_DIR)/data --images 800 --size 64 --seed 0 --force
 	$(MLEDGE) data stats $(DEMO_DIR)/data --split trainval
-	for arch in multioutput independent shared; do \
-	  $(MLEDGE) train $(DEMO_DIR)/data --arch $$arch --out $(DEMO_DIR)/runs/$$arch --img-size 64 \
-	    --epochs 4 --patience 0 --force || exit 1; \
+	$(MLEDGE) train $(DEMO_DIR)/data --arch multioutput --out $(DEMO_DIR)/runs/multioutput --img-size 48 \
+	  --epochs 10 --patience 0 --force
+	for arch in independent shared; do \
+	  $(MLEDGE) train $(DEMO_DIR)/data --arch $$arch --out $(DEMO_DIR)/runs/$$arch --img-size 48 \
+	    --epochs 3 --patience 0 --force || exit 1; \
 	done
 	$(MLEDGE) compare $(DEMO_DIR)/runs/multioutput $(DEMO_DIR)/runs/independent $(DEMO_DIR)/runs/shared
 	for arch in multioutput independent; do for q in float32 int8; do \
