@@ -62,7 +62,6 @@ def measure(bundle: str, images: list[str], labels: list | None, valid: list | N
     """Everything for one bundle at one thread count, in this process."""
     from edge.bundle import bundle_bytes, read_manifest
     from edge.predictor import Predictor
-
     from edge.runtime import get_runtime
 
     manifest = read_manifest(bundle)

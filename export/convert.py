@@ -24,12 +24,11 @@ from edge.predictor import Predictor
 from export.quantize import QUANT_MODES, representative_dataset
 from toolkit import __version__
 from toolkit.data.pipeline import load_arrays
-from toolkit.data.voc import load_split
 from toolkit.errors import UserError
 from toolkit.evaluate import run_thresholds
 from toolkit.metrics import mean_ap
 from toolkit.run import Run
-from toolkit.train import predict_run
+from toolkit.train import load_run_split, predict_run
 
 OUTPUT_KINDS = ("logits", "probabilities")
 
@@ -74,7 +73,7 @@ def _convert(model, quant: str, calibration: np.ndarray | None, workdir: Path) -
 
 
 def _calibration_images(cfg, opts: ExportOptions) -> np.ndarray:
-    data = load_split(cfg.root, opts.calib_split, labels=cfg.labels, classes=cfg.classes)
+    data = load_run_split(cfg, opts.calib_split)
     arrays = load_arrays(data, cfg.model.img_size, on_bad_image="skip")
     pick = np.random.default_rng(cfg.seed).permutation(len(arrays.ids))[: opts.calib_images]
     return arrays.images[np.sort(pick)]
@@ -96,7 +95,7 @@ def _input_spec(bundle: Path, first_file: str, img_size: int) -> dict:
 
 def _evaluate(bundle: Path, run: Run, cfg, models: list, opts: ExportOptions) -> dict:
     split = opts.eval_split or cfg.val_split
-    data = load_split(cfg.root, split, labels=cfg.labels, classes=cfg.classes)
+    data = load_run_split(cfg, split)
     arrays = load_arrays(data, cfg.model.img_size, on_bad_image="skip", limit=opts.eval_images)
     valid = data.difficult.loc[arrays.ids].to_numpy() == 0
     labels = data.labels.loc[arrays.ids].to_numpy(np.float32)

@@ -241,6 +241,90 @@ def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_sp
         sys.exit(1)
 
 
+# ---------------------------------------------------------------- runs and classes
+
+
+@main.group()
+def runs() -> None:
+    """Inspect training runs."""
+
+
+@runs.command("status")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="Output format.")
+def runs_status(run, fmt):
+    """Which models of RUN are done, in progress or to do, with their settings, val AP and threshold."""
+    from edge.table import format_rows
+    from toolkit.classes import class_table
+
+    rows = class_table(run)
+    click.echo(json.dumps(rows, indent=2) if fmt == "json" else format_rows(rows, fmt))
+    done = sum(r["status"] == "done" for r in rows)
+    if fmt == "table":
+        click.echo(f"{done} of {len(rows)} model(s) done")
+
+
+@main.group()
+def classes() -> None:
+    """Per-class work on independent and shared runs: add a class, retrain one, list them."""
+
+
+@classes.command("list")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="Output format.")
+def classes_list(run, fmt):
+    """Each class with its training settings, when it was trained, its val AP and threshold."""
+    from edge.table import format_rows
+    from toolkit.classes import class_table
+
+    rows = class_table(run)
+    click.echo(json.dumps(rows, indent=2) if fmt == "json" else format_rows(rows, fmt))
+
+
+@classes.command("add")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.argument("name")
+@click.argument("root", type=click.Path())
+def classes_add(run, name, root):
+    """Train only the new class NAME (labels: ROOT/ImageSets/Main/NAME_<split>.txt) into RUN.
+
+    independent: a new CNN; shared: a new head on the frozen trunk. The other classes' model files
+    are not touched; the new class goes last. multioutput runs must be retrained as a whole.
+    """
+    from toolkit.classes import add_class
+
+    metrics = add_class(run, name, root)
+    k = metrics["classes"].index(name)
+    click.echo(f"{run}: added {name} as class {k + 1} in {metrics['wall_seconds']:.1f}s; its val AP "
+               f"{100 * (metrics['AP_area'][k] or 0):.2f}, run mAP {100 * metrics['mAP_area']:.2f}")
+
+
+@classes.command("retrain")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.argument("name")
+@click.option("--epochs", type=int, help="Maximum epochs for this class.")
+@click.option("--lr", type=float, help="Learning rate for this class.")
+@click.option("--loss", type=click.Choice(LOSS_CHOICES), help="Loss for this class.")
+@click.option("--batch", type=int, help="Batch size for this class.")
+@click.option("--patience", type=int, help="Early-stopping patience for this class (0: off).")
+@click.option("--weight-decay", type=float, help="AdamW weight decay for this class.")
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), help="Learning-rate schedule for this class.")
+@click.option("--seed", type=int, help="Random seed for this class.")
+def classes_retrain(run, name, **settings):
+    """Retrain one class of RUN with its own settings (recorded per class in config.json).
+
+    The input size stays the run's: every file of a bundle takes the same pixels.
+    """
+    from toolkit.classes import retrain_class
+
+    metrics = retrain_class(run, name, {k: v for k, v in settings.items() if v is not None})
+    k = metrics["classes"].index(name)
+    click.echo(f"{run}: retrained {name} in {metrics['wall_seconds']:.1f}s; its val AP "
+               f"{100 * (metrics['AP_area'][k] or 0):.2f}, run mAP {100 * metrics['mAP_area']:.2f}")
+
+
 # ---------------------------------------------------------------- edge (no TensorFlow below this line)
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from toolkit.data.pipeline import Augment
 from toolkit.models import CNNConfig
+
+# What `mledge classes retrain` may set for one class (the input size is the bundle's, for all).
+CLASS_SETTINGS = ("epochs", "lr", "loss", "batch", "patience", "weight_decay", "schedule", "seed")
 
 
 @dataclass
@@ -33,6 +36,13 @@ class TrainConfig:
     trunk: str = "first-class"  # shared only: first-class (the study) | multitask
     mixed_precision: bool = False
     strategy: str = "default"  # default | mirrored
+    class_settings: dict[str, dict] = field(default_factory=dict)  # per-class overrides (classes retrain)
+    class_roots: dict[str, str] = field(default_factory=dict)  # classes whose label files live elsewhere
+
+    def for_class(self, name: str) -> TrainConfig:
+        """This config with the class's own settings applied (independent and shared runs)."""
+        overrides = self.class_settings.get(name, {})
+        return replace(self, **overrides) if overrides else self
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from edge.table import format_rows
 from toolkit.data.pipeline import load_arrays
-from toolkit.data.voc import load_split
 from toolkit.errors import UserError
 from toolkit.metrics import summarize
 from toolkit.run import Run
-from toolkit.train import predict_run
+from toolkit.train import load_run_split, predict_run
 
 __all__ = ["compare_runs", "evaluate_run", "format_report", "format_rows", "keras_latency_ms"]
 
@@ -32,7 +32,7 @@ def evaluate_run(run_path: str, root: str | None, split: str, threshold: float |
                  plots: str | None = None) -> dict:
     run = Run(Path(run_path))
     cfg = run.require_complete()
-    data = load_split(root or cfg.root, split, labels=cfg.labels, classes=cfg.classes)
+    data = load_run_split(replace(cfg, root=root) if root else cfg, split)
     arrays = load_arrays(data, cfg.model.img_size, on_bad_image=cfg.on_bad_image)
     valid = data.difficult.loc[arrays.ids].to_numpy() == 0
     labels = data.labels.loc[arrays.ids].to_numpy(np.float32)

@@ -141,7 +141,8 @@ def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, 
     if state["epoch"] < cfg.epochs and not state.get("stopped"):
         data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=cfg.augment,
                             columns=columns)
-        model.fit(data, epochs=cfg.epochs, initial_epoch=state["epoch"], verbose=1 if sys.stdout.isatty() else 2,
+        model.fit(data, epochs=cfg.epochs, initial_epoch=state["epoch"], shuffle=False,
+                  verbose=1 if sys.stdout.isatty() else 2,
                   callbacks=[_EpochEnd(ckpt, state, val, columns, cfg.patience)])
     model.load_weights(ckpt / "best.weights.h5")
     if after is not None:
@@ -151,6 +152,8 @@ def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, 
         "unit": unit, "columns": columns, "epochs": state["epoch"], "best_epoch": state["best_epoch"],
         "val_map": state["best"], "seconds": round(state["seconds"], 2), "train_images": len(train.ids),
         "params": int(model.count_params()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "settings": {"epochs": cfg.epochs, "lr": cfg.lr, "loss": cfg.loss, "batch": cfg.batch,
+                     "patience": cfg.patience, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule},
         "history": state["history"],
     })
     shutil.rmtree(ckpt, ignore_errors=True)
@@ -187,7 +190,7 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
         elif cfg.trunk == "first-class":
             first = cfg.classes[0]
             fit_unit(run, first, f"class 1/{n} {first} (trunk + head)", lambda: build_cnn(cfg.model, 1, first),
-                     [0], cfg, train, val, strategy, cfg.seed, after=_freeze_trunk)
+                     [0], cfg.for_class(first), train, val, strategy, cfg.seed, after=_freeze_trunk)
             trunk_source, heads_from = run.model_path(first), 1
         else:
             raise UserError(f"--trunk must be first-class or multitask, not {cfg.trunk!r}")
@@ -202,8 +205,9 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
             return model
 
         kind = "head on frozen trunk" if cfg.arch == "shared" else "own CNN"
-        fit_unit(run, name, f"class {k + 1}/{n} {name} ({kind})", build, [k], cfg, train, val, strategy,
-                 cfg.seed + k)
+        unit_cfg = cfg.for_class(name)
+        fit_unit(run, name, f"class {k + 1}/{n} {name} ({kind})", build, [k], unit_cfg, train, val, strategy,
+                 unit_cfg.seed + k)
 
 
 def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.ndarray:
@@ -238,11 +242,27 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
     return metrics
 
 
-def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays]:
-    train_split = load_split(cfg.root, cfg.split, labels=cfg.labels, classes=cfg.classes or None)
+def load_run_split(cfg: TrainConfig, split: str):
+    """A split with the run's classes, in order; classes added from another root read their labels there."""
     if not cfg.classes:
-        cfg.classes = train_split.classes
-    val_split = load_split(cfg.root, cfg.val_split, labels=cfg.labels, classes=cfg.classes)
+        data = load_split(cfg.root, split, labels=cfg.labels)
+        cfg.classes = data.classes
+        return data
+    base = [c for c in cfg.classes if c not in cfg.class_roots]
+    data = load_split(cfg.root, split, labels=cfg.labels, classes=base)
+    for name, root in cfg.class_roots.items():
+        extra = load_split(root, split, classes=[name], check_images=False)  # images: the run's root
+        if set(extra.ids) != set(data.ids):
+            raise UserError(f"{root}: the image ids of {name}_{split}.txt differ from the run's split {split!r}")
+        data.labels[name] = extra.labels[name].reindex(data.labels.index)
+        data.difficult[name] = extra.difficult[name].reindex(data.labels.index)
+    data.labels, data.difficult = data.labels[cfg.classes], data.difficult[cfg.classes]
+    return data
+
+
+def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays]:
+    train_split = load_run_split(cfg, cfg.split)
+    val_split = load_run_split(cfg, cfg.val_split)
     kwargs = {"difficult": cfg.difficult, "on_bad_image": cfg.on_bad_image}
     return (load_arrays(train_split, cfg.model.img_size, **kwargs),
             load_arrays(val_split, cfg.model.img_size, **kwargs))
