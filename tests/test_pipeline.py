@@ -24,7 +24,7 @@ def test_arrays(arrays):
 def test_batches_shapes_dtypes_ranges(arrays):
     x, y, m = next(iter(make_dataset(arrays, 16, training=True, seed=0, augment=Augment())))
     assert x.shape == (16, 32, 32, 3) and x.dtype.name == "float32"
-    assert 0.0 <= float(x.numpy().min()) and float(x.numpy().max()) <= 255.0
+    assert float(x.numpy().min()) >= 0.0 and float(x.numpy().max()) <= 255.0
     assert y.shape == (16, 20) and m.shape == (16, 20)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
 import pytest
 
 from toolkit.data.synth import class_pattern, make_synthetic_voc

@@ -67,7 +67,8 @@ def test_shared_multitask_trunk(trained):
     import keras
 
     source = keras.models.load_model(run.model_path("_trunk"), compile=False)
-    np.testing.assert_array_equal(source.get_layer("conv2b").get_weights()[0], trunk.get_layer("conv2b").get_weights()[0])
+    expected = source.get_layer("conv2b").get_weights()[0]
+    np.testing.assert_array_equal(expected, trunk.get_layer("conv2b").get_weights()[0])
 
 
 def _train_process(args: list[str]) -> subprocess.Popen:

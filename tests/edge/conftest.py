@@ -21,7 +21,7 @@ def fixtures() -> Path:
         try:
             import tensorflow  # noqa: F401
         except ImportError:
-            pytest.fail(f"{path}: no edge fixtures; build them first: make test-edge (or python -m tests.edge.fixtures)")
+            pytest.fail(f"{path}: no edge fixtures; build them first: make test-edge")
         subprocess.run([sys.executable, "-m", "tests.edge.fixtures", str(path)], check=True, cwd=REPO)
     return path
 
