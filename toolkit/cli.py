@@ -139,19 +139,27 @@ def data_fetch(name: str, dest: str, timeout: float) -> None:
               help="shared only: the trunk of the first class's CNN (the study), or one trained on all labels.")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (weights stay float32).")
-@click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default", show_default=True,
-              help="mirrored: tf.distribute.MirroredStrategy over this machine's GPUs.")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
+              show_default=True, help="mirrored: MirroredStrategy over this machine's GPUs; multiworker: "
+              "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (start the same command on every worker).")
+@click.option("--classes", "only", help="independent/shared: train only these classes (comma-separated) into the "
+              "RUN, joining it if it exists with the same settings: for job arrays.")
+@click.option("--stage", type=click.Choice(["all", "trunk", "heads"]), default="all", show_default=True,
+              help="shared: train only the trunk, or only the heads (the trunk must exist).")
+@click.option("--jobs", default=1, show_default=True,
+              help="independent/shared: train N classes at once in separate processes on this machine.")
 def train(root, arch, out, resume_run, force, split, val_split, labels, difficult, on_bad_image, epochs, patience,
           img_size, widths, batch, lr, weight_decay, schedule, loss, no_augment, zoom, shear, translate, jitter, trunk,
-          seed, mixed_precision, strategy):
+          seed, mixed_precision, strategy, only, stage, jobs):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from toolkit import train as training
     from toolkit.config import TrainConfig
     from toolkit.data.pipeline import Augment
     from toolkit.models import CNNConfig
 
+    only = [c.strip() for c in only.split(",") if c.strip()] if only else None
     if resume_run:
-        metrics = training.resume(resume_run)
+        metrics = training.resume(resume_run, only, stage)
         out = resume_run
     else:
         if not root or not out:
@@ -168,7 +176,20 @@ def train(root, arch, out, resume_run, force, split, val_split, labels, difficul
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
             patience=patience, trunk=trunk, mixed_precision=mixed_precision, strategy=strategy,
         )
-        metrics = training.start(cfg, out, force=force)
+        if jobs > 1:
+            metrics = training.train_parallel(cfg, out, jobs, force=force)
+        else:
+            metrics = training.start(cfg, out, force=force, only=only, stage=stage)
+    if metrics is None:
+        from toolkit.run import Run
+
+        if not training.is_chief():
+            click.echo(f"{out}: this worker is done; the chief writes the models and metrics")
+            return
+        run = Run(Path(out))
+        done = sum(run.is_done(u) for u in run.units())
+        click.echo(f"{out}: {done} of {len(run.units())} model(s) done (mledge runs status {out})")
+        return
     click.echo(f"{out}: val mAP {100 * metrics['mAP_area']:.2f} (area) / {100 * metrics['mAP_voc07']:.2f} (VOC07 "
                f"11-point), CF1 {100 * metrics['at_thresholds']['CF1']:.2f}, OF1 "
                f"{100 * metrics['at_thresholds']['OF1']:.2f} at per-class thresholds")

@@ -4,8 +4,10 @@ never trained again, an unfinished one continues from its last finished epoch.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -36,8 +38,12 @@ def _strategy(cfg: TrainConfig):
 
     if cfg.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if cfg.strategy == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise UserError("--strategy multiworker needs TF_CONFIG (the cluster and this task) in the environment")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if cfg.strategy != "default":
-        raise UserError(f"--strategy must be default or mirrored, not {cfg.strategy!r}")
+        raise UserError(f"--strategy must be default, mirrored or multiworker, not {cfg.strategy!r}")
     return tf.distribute.get_strategy()
 
 
@@ -45,6 +51,42 @@ def _predict(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     out = [np.asarray(model(images[i : i + batch].astype(np.float32), training=False), dtype=np.float32)
            for i in range(0, len(images), batch)]
     return np.concatenate(out)
+
+
+def _val_score(model, val: SplitArrays, columns) -> tuple[float, float]:
+    """(score, val loss): mAP over the unit's columns, or -loss for a class without val positives."""
+    labels, mask = val.labels, val.mask
+    if columns is not None:
+        labels, mask = labels[:, columns], mask[:, columns]
+    probs = np.clip(_predict(model, val.images), 1e-7, 1 - 1e-7)
+    val_loss = float(-((labels * np.log(probs) + (1 - labels) * np.log(1 - probs)) * mask).sum() / max(mask.sum(), 1))
+    score = mean_ap(labels, probs, mask > 0)
+    return (score if np.isfinite(score) else -val_loss), val_loss
+
+
+def _end_epoch(state: dict, epoch: int, loss: float, score: float, val_loss: float, seconds: float,
+               patience: int) -> tuple[bool, bool]:
+    """Update the unit's state after an epoch; returns (improved, stop)."""
+    state["history"].append({"epoch": epoch + 1, "loss": loss, "val_loss": val_loss, "val_map": score,
+                             "seconds": round(seconds, 2)})
+    state["epoch"], state["seconds"] = epoch + 1, state["seconds"] + seconds
+    log.info("epoch %d: loss %.4f val_loss %.4f val mAP %.4f (%.1fs)", epoch + 1, loss, val_loss, score, seconds)
+    if score > state["best"]:
+        state["best"], state["best_epoch"], state["wait"] = score, epoch + 1, 0
+        return True, False
+    state["wait"] += 1
+    stop = bool(patience) and state["wait"] >= patience
+    state["stopped"] = stop
+    return False, stop
+
+
+def _save_epoch(model, ckpt: Path, state: dict, improved: bool) -> None:
+    if improved:
+        tmp = ckpt / ".best.tmp.weights.h5"
+        model.save_weights(tmp)
+        tmp.replace(ckpt / "best.weights.h5")
+    save_model_atomic(model, ckpt / "last.keras")
+    write_json(ckpt / "state.json", state)  # written last: the epoch counts once both exist
 
 
 class _EpochEnd:
@@ -63,35 +105,12 @@ class _EpochEnd:
                 self.t0 = time.time()
 
             def on_epoch_end(self, epoch, logs=None):
-                labels, mask = self.val.labels, self.val.mask
-                if self.columns is not None:
-                    labels, mask = labels[:, self.columns], mask[:, self.columns]
-                probs = np.clip(_predict(self.model, self.val.images), 1e-7, 1 - 1e-7)
-                val_loss = float(-((labels * np.log(probs) + (1 - labels) * np.log(1 - probs)) * mask).sum()
-                                 / max(mask.sum(), 1))
-                score = mean_ap(labels, probs, mask > 0)
-                if not np.isfinite(score):  # no positive in val for this class: select on the loss
-                    score = -val_loss
-                seconds = time.time() - self.t0
-                row = {"epoch": epoch + 1, "loss": float((logs or {}).get("loss", float("nan"))),
-                       "val_loss": val_loss, "val_map": score, "seconds": round(seconds, 2)}
-                st = self.state
-                st["history"].append(row)
-                st["epoch"], st["seconds"] = epoch + 1, st["seconds"] + seconds
-                if score > st["best"]:
-                    st["best"], st["best_epoch"], st["wait"] = score, epoch + 1, 0
-                    tmp = self.ckpt / ".best.tmp.weights.h5"
-                    self.model.save_weights(tmp)
-                    tmp.replace(self.ckpt / "best.weights.h5")
-                else:
-                    st["wait"] += 1
-                    if self.patience and st["wait"] >= self.patience:
-                        st["stopped"] = True
-                        self.model.stop_training = True
-                save_model_atomic(self.model, self.ckpt / "last.keras")
-                write_json(self.ckpt / "state.json", st)  # written last: the epoch counts once both exist
-                log.info("epoch %d: loss %.4f val_loss %.4f val mAP %.4f (%.1fs)", epoch + 1, row["loss"],
-                         val_loss, score, seconds)
+                score, val_loss = _val_score(self.model, self.val, self.columns)
+                loss = float((logs or {}).get("loss", float("nan")))
+                improved, stop = _end_epoch(self.state, epoch, loss, score, val_loss, time.time() - self.t0,
+                                            self.patience)
+                self.model.stop_training = stop
+                _save_epoch(self.model, self.ckpt, self.state, improved)
 
         return Callback(*args, **kwargs)
 
@@ -122,6 +141,8 @@ def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, 
         log.info("%s: already trained, skipped", unit)
         print(f"{title}: already trained, skipped")
         return
+    if cfg.strategy == "multiworker":
+        return fit_unit_multiworker(run, unit, title, build, columns, cfg, train, val, strategy, seed, after)
     ckpt = run.checkpoint_dir(unit)
     ckpt.mkdir(parents=True, exist_ok=True)
     state_path = ckpt / "state.json"
@@ -144,6 +165,12 @@ def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, 
         model.fit(data, epochs=cfg.epochs, initial_epoch=state["epoch"], shuffle=False,
                   verbose=1 if sys.stdout.isatty() else 2,
                   callbacks=[_EpochEnd(ckpt, state, val, columns, cfg.patience)])
+    _finish_unit(run, unit, model, ckpt, state, columns, cfg, train, after)
+
+
+def _finish_unit(run: Run, unit: str, model, ckpt: Path, state: dict, columns, cfg: TrainConfig,
+                 train: SplitArrays, after=None) -> None:
+    """Best epoch's weights -> models/UNIT.keras, then its record (which marks it finished)."""
     model.load_weights(ckpt / "best.weights.h5")
     if after is not None:
         after(model)
@@ -160,6 +187,87 @@ def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, 
     log.info("%s: done, best epoch %d val %.4f", unit, state["best_epoch"], state["best"])
 
 
+def is_chief() -> bool:
+    """In a TF_CONFIG cluster: the chief, or worker 0 when there is no chief. Alone: True."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task", {})
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return int(task.get("index", 0)) == 0
+
+
+def weights_digest(model) -> str:
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def fit_unit_multiworker(run: Run, unit: str, title: str, build, columns, cfg: TrainConfig, train: SplitArrays,
+                         val: SplitArrays, strategy, seed: int, after=None) -> None:
+    """One unit under MultiWorkerMirroredStrategy with a training step of our own: Keras 3's fit fails
+    under this strategy (keras-team/keras#20585). --batch is the global batch. Every worker evaluates
+    val on its own (identical) replica, so early stopping agrees without talking; only the chief writes
+    checkpoints and the RUN. A restarted cluster continues from the chief's last checkpoint."""
+    import keras
+    import tensorflow as tf
+
+    from toolkit.losses import make_loss
+
+    chief = is_chief()
+    ckpt = run.checkpoint_dir(unit)
+    state_path = ckpt / "state.json"
+    labels = train.labels if columns is None else train.labels[:, columns]
+    mask = train.mask if columns is None else train.mask[:, columns]
+    with strategy.scope():
+        if state_path.is_file() and (ckpt / "last.keras").is_file():
+            state = json.loads(state_path.read_text())
+            model = keras.models.load_model(ckpt / "last.keras")
+            print(f"{title}: resuming after epoch {state['epoch']}")
+        else:
+            state = {"epoch": 0, "best": -1.0, "best_epoch": 0, "wait": 0, "seconds": 0.0, "history": []}
+            model = build()
+            model.compile(optimizer=_optimizer(cfg, len(train.ids)), loss=make_loss(cfg.loss, labels, mask))
+            print(f"{title}: training on {strategy.num_replicas_in_sync} replicas")
+    loss_fn, optimizer = model.loss, model.optimizer
+    steps = -(-len(train.ids) // cfg.batch)
+    data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=cfg.augment,
+                        columns=columns).repeat()
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    iterator = iter(strategy.experimental_distribute_dataset(data.with_options(options)))
+    classes = float(labels.shape[1])
+
+    @tf.function
+    def train_step(iterator):
+        def step(x, y, m):
+            with tf.GradientTape() as tape:
+                probs = model(x, training=True)
+                per_example = tf.reduce_sum(loss_fn.call(y, probs) * m, axis=1) / classes
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=cfg.batch)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=next(iterator)), axis=None)
+
+    if chief:
+        ckpt.mkdir(parents=True, exist_ok=True)
+    for epoch in range(state["epoch"], cfg.epochs):
+        t0 = time.time()
+        loss = sum(float(train_step(iterator)) for _ in range(steps)) / steps
+        score, val_loss = _val_score(model, val, columns)
+        improved, stop = _end_epoch(state, epoch, loss, score, val_loss, time.time() - t0, cfg.patience)
+        print(f"{title}: epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} val mAP {score:.4f}", flush=True)
+        if chief:
+            _save_epoch(model, ckpt, state, improved)
+        if stop:
+            break
+    print(f"{title}: final weights sha256 {weights_digest(model)}", flush=True)
+    if chief:
+        _finish_unit(run, unit, model, ckpt, state, columns, cfg, train, after)
+
+
 def _freeze_trunk(model) -> None:
     from toolkit.models import TRUNK_LAYERS
 
@@ -167,7 +275,10 @@ def _freeze_trunk(model) -> None:
         model.get_layer(name).trainable = False
 
 
-def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays) -> None:
+def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays,
+                 only: list[str] | None = None, stage: str = "all") -> None:
+    """Train the run's units, or only the classes in ``only``; ``stage`` trunk|heads splits shared
+    training so a job array can train the trunk once and the heads in parallel."""
     import keras
 
     from toolkit.models import build_cnn, copy_trunk
@@ -175,28 +286,42 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
     strategy = _strategy(cfg)
     n = len(cfg.classes)
     if cfg.arch == "multioutput":
+        if only or stage != "all":
+            raise UserError("--classes and --stage apply to independent and shared runs")
         fit_unit(run, MULTI, "multioutput", lambda: build_cnn(cfg.model, n, "multioutput"), None, cfg,
                  train, val, strategy, cfg.seed)
         return
     if cfg.arch not in ("independent", "shared"):
         raise UserError(f"--arch must be independent, shared or multioutput, not {cfg.arch!r}")
+    unknown = sorted(set(only or []) - set(cfg.classes))
+    if unknown:
+        raise UserError(f"--classes: {', '.join(unknown)} not in this run (classes: {', '.join(cfg.classes)})")
+    if stage not in ("all", "trunk", "heads") or (stage != "all" and cfg.arch != "shared"):
+        raise UserError("--stage trunk|heads applies to shared runs only")
     heads_from = 0
-    trunk_source = None
     if cfg.arch == "shared":
-        if cfg.trunk == "multitask":
-            fit_unit(run, TRUNK, "shared trunk (all labels)", lambda: build_cnn(cfg.model, n, "trunk"), None,
-                     cfg, train, val, strategy, cfg.seed)
-            trunk_source = run.model_path(TRUNK)
-        elif cfg.trunk == "first-class":
-            first = cfg.classes[0]
-            fit_unit(run, first, f"class 1/{n} {first} (trunk + head)", lambda: build_cnn(cfg.model, 1, first),
-                     [0], cfg.for_class(first), train, val, strategy, cfg.seed, after=_freeze_trunk)
-            trunk_source, heads_from = run.model_path(first), 1
-        else:
+        if cfg.trunk not in ("first-class", "multitask"):
             raise UserError(f"--trunk must be first-class or multitask, not {cfg.trunk!r}")
-        trunk = keras.models.load_model(trunk_source, compile=False)
+        first = cfg.classes[0]
+        trunk_unit = TRUNK if cfg.trunk == "multitask" else first
+        heads_from = 0 if cfg.trunk == "multitask" else 1
+        if stage == "trunk" or (stage == "all" and (not only or trunk_unit in only)):
+            if cfg.trunk == "multitask":
+                fit_unit(run, TRUNK, "shared trunk (all labels)", lambda: build_cnn(cfg.model, n, "trunk"), None,
+                         cfg, train, val, strategy, cfg.seed)
+            else:
+                fit_unit(run, first, f"class 1/{n} {first} (trunk + head)", lambda: build_cnn(cfg.model, 1, first),
+                         [0], cfg.for_class(first), train, val, strategy, cfg.seed, after=_freeze_trunk)
+        if stage == "trunk":
+            return
+        if not run.is_done(trunk_unit):
+            raise UserError(f"{run.path}: the shared trunk ({trunk_unit}) is not trained yet; "
+                            f"train it first: mledge train --resume {run.path} --stage trunk")
+        trunk = keras.models.load_model(run.model_path(trunk_unit), compile=False)
     for k in range(heads_from, n):
         name = cfg.classes[k]
+        if only and name not in only:
+            continue
 
         def build(name=name):
             model = build_cnn(cfg.model, 1, name)
@@ -275,31 +400,115 @@ def _configure_keras(cfg: TrainConfig) -> None:
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
 
 
-def start(cfg: TrainConfig, out: str | Path, force: bool = False) -> dict:
-    """A new run into ``out`` (refused when it exists, unless ``force``)."""
+def init_run(cfg: TrainConfig, out: str | Path, force: bool = False, join: bool = False):
+    """Create RUN and its config.json, written once: concurrent processes (a job array, the workers
+    of a cluster) that ``join`` find it and check that their settings are the same."""
     run = Run(Path(out))
-    if run.path.exists() and any(run.path.iterdir()):
+    if run.path.exists() and any(run.path.iterdir()) and not join:
         if not force:
             raise UserError(f"{run.path}: run folder exists (use --resume to continue it, --force to replace it)")
         shutil.rmtree(run.path)
     train, val = load_training_data(cfg)  # validates the data before anything is written
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.models_dir.mkdir(exist_ok=True)
-    write_json(run.config_path, cfg.to_dict())
-    return _train_and_finalize(run, cfg, train, val)
+    run.models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run.path / f".config.{os.getpid()}.json"
+    tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    try:
+        os.link(tmp, run.config_path)  # atomic and exclusive: exactly one process creates it
+    except FileExistsError:
+        if run.config().to_dict() != cfg.to_dict():
+            raise UserError(f"{run.config_path}: this run was created with other settings; use the same options "
+                            f"(or mledge train --resume {run.path} --classes ...)") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return run, train, val
 
 
-def resume(path: str | Path) -> dict:
+def start(cfg: TrainConfig, out: str | Path, force: bool = False, only: list[str] | None = None,
+          stage: str = "all") -> dict | None:
+    """Train into ``out``. With ``only``/``stage`` (or multi-worker training) the process joins an
+    existing RUN of the same settings; returns metrics once every model of the run is trained."""
+    join = bool(only) or stage != "all" or cfg.strategy == "multiworker"
+    run, train, val = init_run(cfg, out, force=force, join=join)
+    return _train_and_finalize(run, cfg, train, val, only, stage)
+
+
+def resume(path: str | Path, only: list[str] | None = None, stage: str = "all") -> dict | None:
     run = Run(Path(path))
     cfg = run.config()
     train, val = load_training_data(cfg)
-    return _train_and_finalize(run, cfg, train, val)
+    return _train_and_finalize(run, cfg, train, val, only, stage)
 
 
-def _train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays) -> dict:
-    _setup_logging(run)
+def _train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays,
+                        only: list[str] | None = None, stage: str = "all") -> dict | None:
+    if is_chief():
+        _setup_logging(run)
     _configure_keras(cfg)
     log.info("training %s on %s/%s (%d images), val %s (%d images)", cfg.arch, cfg.root, cfg.split,
              len(train.ids), cfg.val_split, len(val.ids))
-    _train_units(run, cfg, train, val)
+    _train_units(run, cfg, train, val, only, stage)
+    if not is_chief() or not all(run.is_done(u) for u in run.units(cfg)):
+        return None
     return finalize(run, cfg, val)
+
+
+def train_parallel(cfg: TrainConfig, out: str | Path, jobs: int, force: bool = False) -> dict:
+    """--jobs N: N processes train disjoint sets of classes into one RUN (shared: the trunk first).
+    One GPU per process when there are several; on CPU the cores are split between them."""
+    import subprocess
+    import sys
+
+    if cfg.arch == "multioutput":
+        raise UserError("--jobs applies to independent and shared runs (multioutput is one model)")
+    run, _, _ = init_run(cfg, out, force=force)
+    command = [sys.executable, "-m", "toolkit.cli", "train", "--resume", str(run.path)]
+    logs = run.path / "jobs"
+    logs.mkdir(exist_ok=True)
+
+    def launch(args: list[str], k: int, gpus: list[str]) -> subprocess.Popen:
+        env = dict(os.environ)
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
+        else:
+            env["TF_NUM_INTRAOP_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+            env["TF_NUM_INTEROP_THREADS"] = "1"
+        out_file = open(logs / f"job-{k}.log", "w")  # noqa: SIM115  closed when the process is waited for
+        proc = subprocess.Popen([*command, *args], stdout=out_file, stderr=subprocess.STDOUT, env=env)
+        proc.log = out_file
+        return proc
+
+    def wait(procs: list) -> None:
+        failed = []
+        for proc in procs:
+            if proc.wait() != 0:
+                failed.append(f"{proc.log.name} (exit {proc.returncode})")
+            proc.log.close()
+        if failed:
+            raise UserError(f"{run.path}: {len(failed)} job(s) failed, see {', '.join(failed)}; "
+                            f"finished classes are kept (continue with --resume)")
+
+    gpus = _visible_gpus()
+    classes = list(cfg.classes)
+    if cfg.arch == "shared":
+        print("trunk: 1 job")
+        wait([launch(["--stage", "trunk"], 0, gpus)])
+        if cfg.trunk == "first-class":
+            classes = classes[1:]
+    groups = [classes[k::jobs] for k in range(jobs) if classes[k::jobs]]
+    print(f"{len(classes)} classes in {len(groups)} parallel jobs (logs in {logs})")
+    wait([launch(["--classes", ",".join(group), *(["--stage", "heads"] if cfg.arch == "shared" else [])], k, gpus)
+          for k, group in enumerate(groups)])
+    return resume(run.path)
+
+
+def _visible_gpus() -> list[str]:
+    """GPU indices from nvidia-smi, without starting TensorFlow in the parent process."""
+    import subprocess
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(k) for k, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
