@@ -24,9 +24,9 @@ RECIPES = {  # run name -> (architecture, training options)
     "multioutput-regularized": ("multioutput", ["--epochs", "30", "--patience", "10", "--lr", "5e-4",
                                                 "--schedule", "cosine", "--zoom", "0.3", "--translate", "0.1",
                                                 "--jitter", "0.2", "--loss", "asl"]),
-    # The ensembles, a few epochs per class (each class's CNN sees all 2,500 photos every epoch).
-    "independent": ("independent", ["--epochs", "2", "--patience", "0"]),
-    "shared": ("shared", ["--epochs", "2", "--patience", "0"]),
+    # The ensembles, one epoch per class (each class's CNN sees all 2,500 photos per epoch: 20x the cost).
+    "independent": ("independent", ["--epochs", "1", "--patience", "0"]),
+    "shared": ("shared", ["--epochs", "1", "--patience", "0"]),
 }
 
 
