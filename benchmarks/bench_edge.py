@@ -29,7 +29,7 @@ def main(root: str, work: str, limit: int = 300) -> None:
                            "--threads", "1,2", "--runs", "100", "--json"], capture_output=True, text=True, env=ENV)
     rows = json.loads(proc.stdout[proc.stdout.index("["):])
     (Path(work) / "bench_edge.json").write_text(json.dumps(rows, indent=2))
-    print(f"{limit} VOC 2007 val photos; latency in ms per image at batch 1; peak_MB = peak RSS of the bundle's process")
+    print(f"{limit} VOC 2007 val photos; latency in ms per image at batch 1; peak_MB = the bundle process's peak RSS")
     print(format_rows(flat_rows(rows)))
     ok = {(Path(r["bundle"]).name, r["threads"]): r for r in rows if r["status"] == "ok"}
     for threads in (1, 2):
@@ -38,7 +38,8 @@ def main(root: str, work: str, limit: int = 300) -> None:
             print(f"\nthreads={threads}: 20-model int8 ensemble / single int8 model: "
                   f"{ensemble['MB'] / single['MB']:.1f}x the bytes (target >= 15x), "
                   f"{ensemble['e2e_ms']['p50'] / single['e2e_ms']['p50']:.1f}x the end-to-end latency and "
-                  f"{ensemble['invoke_ms']['p50'] / single['invoke_ms']['p50']:.1f}x the invoke latency (target >= 10x)")
+                  f"{ensemble['invoke_ms']['p50'] / single['invoke_ms']['p50']:.1f}x the invoke latency "
+                  f"(target >= 10x)")
         if single:
             print(f"threads={threads}: single int8 end to end / invoke only: "
                   f"{single['e2e_ms']['p50'] / single['invoke_ms']['p50']:.2f}x (target <= 2x); "
