@@ -9,7 +9,7 @@ VOC_ROOT ?= ../shared/data/voc2007/VOCdevkit
 EDGE_FIXTURES ?= build/edge-fixtures
 MLEDGE := $(BIN)/mledge
 
-.PHONY: install install-edge demo test test-main test-edge lint bench-train bench-export bench-edge clean
+.PHONY: install install-edge demo test test-main test-edge test-arm lint bench-train bench-export bench-edge bench-arm clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -53,6 +53,22 @@ test-main: install
 test-edge: install install-edge
 	$(BIN)/python -m tests.edge.fixtures $(EDGE_FIXTURES)
 	MLEDGE_EXPECT_NO_TF=1 MLEDGE_EDGE_FIXTURES=$(EDGE_FIXTURES) $(EDGE_VENV)/bin/python -m pytest tests/edge
+
+# The edge suite on an emulated aarch64 Debian (qemu-user), with LiteRT and with tflite-runtime 2.14;
+# ARM outputs are compared with this host's under the same runtime.
+test-arm: install
+	scripts/arm_sysroot.sh
+	$(BIN)/python -m tests.edge.fixtures $(EDGE_FIXTURES)
+	MLEDGE_INTERPRETER=tflite_runtime PYTHONPATH=.arm/site-tflite-x86:. $(BIN)/python -m tests.edge.host_reference $(EDGE_FIXTURES)
+	MLEDGE_EDGE_FIXTURES=$(EDGE_FIXTURES) scripts/arm_run.sh litert -m pytest tests/edge -p no:cacheprovider
+	MLEDGE_EDGE_FIXTURES=$(EDGE_FIXTURES) scripts/arm_run.sh tflite -m pytest tests/edge -p no:cacheprovider
+
+# Emulated edge bench of the demo's bundles (run `make demo` first, or pass ARM_BUNDLES and ARM_VOC).
+ARM_VOC ?= $(DEMO_DIR)/data
+ARM_BUNDLES ?= $(addprefix $(DEMO_DIR)/bundles/,multioutput-float32 multioutput-int8 independent-float32 independent-int8)
+bench-arm: install
+	scripts/arm_sysroot.sh
+	$(BIN)/python benchmarks/bench_arm.py $(ARM_VOC) test $(ARM_BUNDLES)
 
 lint: install
 	$(BIN)/ruff check toolkit export edge tests examples

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -110,6 +111,12 @@ def voc_images(root: str, split: str, classes: list[str], limit: int | None):
     return [str(voc / "JPEGImages" / f"{i}.jpg") for i in ids], (raw == 1).tolist(), (raw != 0).tolist()
 
 
+def worker_python() -> list[str]:
+    """The command that starts a worker: this interpreter, or ``MLEDGE_PYTHON`` (e.g. a qemu-user
+    command line, where the host cannot exec the emulated interpreter by itself)."""
+    return shlex.split(os.environ["MLEDGE_PYTHON"]) if os.environ.get("MLEDGE_PYTHON") else [sys.executable]
+
+
 def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, images_dir: str | None = None,
               voc_root: str | None = None, split: str = "val", limit: int | None = None,
               progress=print) -> list[dict]:
@@ -130,7 +137,7 @@ def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, im
                 if not job["images"]:
                     raise ValueError(f"{images_dir}: no images found")
                 progress(f"bench {bundle} threads={n} ({len(job['images'])} images)")
-                proc = subprocess.run([sys.executable, "-m", "edge.bench", json.dumps(job)], capture_output=True,
+                proc = subprocess.run([*worker_python(), "-m", "edge.bench", json.dumps(job)], capture_output=True,
                                       text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
                 if proc.returncode != 0:
                     tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]

@@ -77,6 +77,10 @@ def make_interpreter(model_path: str, num_threads: int | None = None) -> Any:
     return interpreter
 
 
+ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+             "0xd08": "Cortex-A72 (Raspberry Pi 4)", "0xd0b": "Cortex-A76 (Raspberry Pi 5)", "0xd0c": "Neoverse-N1"}
+
+
 def cpu_info() -> dict:
     model = ""
     try:
@@ -84,7 +88,8 @@ def cpu_info() -> dict:
             for line in f:
                 key = line.split(":")[0].strip().lower()
                 if key in ("model name", "cpu part", "hardware") and not model:
-                    model = line.split(":", 1)[1].strip()
+                    value = line.split(":", 1)[1].strip()
+                    model = ARM_PARTS.get(value, value) if key == "cpu part" else value
     except OSError:
         pass
     return {"machine": platform.machine(), "cores": os.cpu_count(), "model": model or platform.processor()}

@@ -58,6 +58,22 @@ def _graphs(run: Run, cfg, models: list, opts: ExportOptions) -> list[tuple[str,
     return [(c, logits_model(m) if logits else m, [c]) for c, m in zip(cfg.classes, models)]
 
 
+def count_macs(model) -> int:
+    """Multiply-accumulates of one image through the model's Conv2D and Dense layers (what the
+    latency of this CNN is made of), for estimates on hardware we cannot run."""
+    import keras
+
+    macs = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            macs += h * w * kh * kw * layer.input.shape[-1] * c_out
+        elif isinstance(layer, keras.layers.Dense):
+            macs += layer.input.shape[-1] * layer.units
+    return int(macs)
+
+
 def _convert(model, quant: str, calibration: np.ndarray | None, workdir: Path) -> bytes:
     import tensorflow as tf
 
@@ -140,7 +156,7 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
         for stem, model, outputs in _graphs(run, cfg, models, opts):
             path = tmp / f"{stem}.tflite"
             path.write_bytes(_convert(model, opts.quant, calibration, tmp))
-            entries.append(file_entry(path, outputs))
+            entries.append({**file_entry(path, outputs), "macs": count_macs(model)})
         seconds = time.perf_counter() - t0
         manifest = {
             "architecture": cfg.arch, "fused": opts.fuse, "classes": cfg.classes,

@@ -42,6 +42,7 @@ def build(out: Path) -> None:
     import numpy as np
 
     from export.convert import ExportOptions, export_run
+    from tests.edge.host_reference import save_host_predictions
     from tests.helpers import tiny_config
     from toolkit import train
     from toolkit.data.pipeline import load_arrays
@@ -73,6 +74,7 @@ def build(out: Path) -> None:
         export_run(out / "runs" / run, out / "bundles" / name, ExportOptions(quant=quant, fuse=fuse, calib_images=40))
     np.savez(out / "reference.npz", **reference)
     (out / "test_ids.txt").write_text("\n".join(test.ids) + "\n")
+    save_host_predictions(out)
     stamp.write_text(json.dumps({"digest": digest, "bundles": BUNDLES}))
     print(f"{out}: edge fixtures built")
 

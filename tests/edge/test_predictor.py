@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
+import platform
+
 import numpy as np
 import pytest
 
-from edge import Predictor
+from edge import BundleError, Predictor
 
 TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.02, "int8": 0.05}
 CASES = {
@@ -16,8 +19,21 @@ CASES = {
 }
 
 
+def old_runtime_without(name: str) -> bool:
+    """tflite-runtime 2.14 (the last release) predates the op versions TF 2.21 writes for
+    dynamic-range models (FULLY_CONNECTED v12): such bundles need LiteRT."""
+    from edge.runtime import get_runtime
+
+    rt = get_runtime()
+    return name.endswith("dynamic") and rt.name == "tflite_runtime" and rt.version.startswith("2.14")
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_matches_keras(bundles, test_images, reference, name):
+    if old_runtime_without(name):
+        with pytest.raises(BundleError, match="the interpreter cannot load this model .*older"):
+            Predictor(bundles / name)
+        return
     predictor = Predictor(bundles / name)
     probs = np.stack([p for p in (predictor.predict_pixels(predictor.load(path))[0] for path in test_images)])
     diff = np.abs(probs - reference[CASES[name]]).max()
@@ -47,3 +63,24 @@ def test_int8_feeds_raw_pixels(bundles):
     model = Predictor(bundles / "multioutput-int8").files[0]
     assert model.input["dtype"] == np.uint8
     assert tuple(model.input["quantization"]) == (1.0, 0)
+
+
+@pytest.mark.skipif(platform.machine() != "aarch64", reason="compares an ARM run with the x86 host's")
+@pytest.mark.parametrize("name", CASES)
+def test_matches_the_x86_host(bundles, test_images, fixtures, name):
+    """Same bundle, same images, same runtime: float within 1e-5 of the x86 host; int8 identical or
+    within one step of its quantized logits (at most step/4 in probability: the sigmoid's slope is at
+    most 1/4)."""
+    from edge.runtime import get_runtime
+
+    if old_runtime_without(name):
+        pytest.skip("this runtime cannot load dynamic-range bundles (see test_matches_keras)")
+    reference = fixtures / f"host_{get_runtime().name}.npz"
+    if not reference.is_file():
+        pytest.fail(f"{reference}: missing; make test-arm computes it on the host with the same runtime")
+    host = np.load(reference)[name]
+    steps = json.loads((fixtures / "int8_steps.json").read_text())
+    predictor = Predictor(bundles / name)
+    probs = np.stack([predictor.predict_pixels(predictor.load(path))[0] for path in test_images])
+    bound = steps[name] / 4 + 1e-6 if name in steps else 1e-5
+    assert np.abs(probs - host).max() <= bound

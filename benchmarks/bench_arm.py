@@ -1,0 +1,69 @@
+"""make bench-arm: the edge bench inside an emulated aarch64 Debian (qemu-user, Cortex-A72 model),
+for the single model and the 20-model ensemble, float32 and int8.
+
+Emulated times are not a board's (float32 runs ~300x slower than native, int8 ~25-45x), so the
+table is for ratios between bundles; beside it, an ESTIMATE for a Raspberry Pi 4 and 5 from each
+bundle's multiply-accumulate count and the core's published NEON throughput.
+
+    python benchmarks/bench_arm.py VOC_ROOT SPLIT BUNDLE...
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.bench import flat_rows  # noqa: E402
+from edge.table import format_rows  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+# Per core: fp32 FMA lanes (two 128-bit NEON pipes x 4) and int8 MACs per cycle (A72: SMLAL, 2 x 8;
+# A76: SDOT, 2 x 16). EFFICIENCY: the share of that peak a conv net reaches with XNNPACK (assumed).
+BOARDS = {
+    "Pi 4 (Cortex-A72 1.8 GHz)": {"ghz": 1.8, "float32": 8, "int8": 16},
+    "Pi 5 (Cortex-A76 2.4 GHz)": {"ghz": 2.4, "float32": 8, "int8": 32},
+}
+EFFICIENCY = 0.5
+
+
+def estimate_ms(macs: int, quant: str, board: dict) -> float:
+    per_cycle = board["int8"] if quant == "int8" else board["float32"]  # float16/dynamic compute in float
+    return macs / (board["ghz"] * 1e9 * per_cycle * EFFICIENCY) * 1000
+
+
+def main(voc_root: str, split: str, bundles: list[str]) -> None:
+    command = [str(REPO / "scripts" / "arm_run.sh"), "litert", "-m", "toolkit.cli", "edge", "bench", *bundles,
+               "--voc", voc_root, "--split", split, "--limit", "4", "--runs", "4", "--warmup", "1", "--json"]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if "[" not in proc.stdout:
+        sys.exit(f"emulated bench failed: {proc.stderr.strip().splitlines()[-1:]}")
+    rows = json.loads(proc.stdout[proc.stdout.index("["):])
+    print("EMULATED aarch64 (qemu-user, QEMU_CPU=cortex-a72, LiteRT): absolute times are not a board's; "
+          "compare bundles by ratio")
+    print(format_rows(flat_rows(rows)))
+    ok = {(r["arch"], r["quant"]): r for r in rows if r["status"] == "ok"}
+    for quant in ("float32", "int8"):
+        single, ensemble = ok.get(("multioutput", quant)), ok.get(("independent", quant))
+        if single and ensemble:
+            print(f"{quant}: 20-model ensemble / single model under emulation: "
+                  f"{ensemble['invoke_ms']['p50'] / single['invoke_ms']['p50']:.1f}x invoke latency, "
+                  f"{ensemble['MB'] / single['MB']:.1f}x bytes")
+    estimates = []
+    for bundle in bundles:
+        manifest = json.loads((Path(bundle) / "manifest.json").read_text())
+        macs = sum(f.get("macs", 0) for f in manifest["files"])
+        row = {"bundle": Path(bundle).name, "quant": manifest["quantization"], "files": len(manifest["files"]),
+               "MMACs": round(macs / 1e6, 1)}
+        for name, board in BOARDS.items():
+            row[f"{name} ms"] = round(estimate_ms(macs, manifest["quantization"], board), 2) if macs else None
+        estimates.append(row)
+    print(f"\nESTIMATE, not a measurement: one thread, MACs / (clock x NEON MACs per cycle x {EFFICIENCY:.0%})")
+    print(format_rows(estimates))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3:])
