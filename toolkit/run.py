@@ -69,8 +69,10 @@ class Run:
 
     def units(self, cfg: TrainConfig | None = None) -> list[str]:
         """Model files the run is made of, in output order."""
+        from toolkit.models import ARCHITECTURES
+
         cfg = cfg or self.config()
-        return list(cfg.classes) if cfg.arch in ("independent", "shared") else [MULTI]
+        return list(cfg.classes) if ARCHITECTURES[cfg.arch].per_class else [MULTI]
 
     def is_done(self, unit: str) -> bool:
         return self.record_path(unit).is_file() and self.model_path(unit).is_file()

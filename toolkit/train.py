@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from toolkit.config import TrainConfig
@@ -20,6 +21,7 @@ from toolkit.data.pipeline import SplitArrays, load_arrays, make_dataset
 from toolkit.data.voc import load_split
 from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, mean_ap, summarize
+from toolkit.models import ARCHITECTURES, TRUNK_LAYERS, build_cnn, copy_trunk
 from toolkit.run import MULTI, TRUNK, Run, save_model_atomic, write_atomic, write_json
 
 log = logging.getLogger("mledge.train")
@@ -89,36 +91,27 @@ def _save_epoch(model, ckpt: Path, state: dict, improved: bool) -> None:
     write_json(ckpt / "state.json", state)  # written last: the epoch counts once both exist
 
 
-class _EpochEnd:
-    """Keras callback: val score, checkpoint (last + best), state file, early stopping."""
+class _EpochEnd(keras.callbacks.Callback):
+    """After each epoch: val score, checkpoint (last + best), state file, early stopping."""
 
-    def __new__(cls, *args, **kwargs):
-        import keras
+    def __init__(self, ckpt: Path, state: dict, val: SplitArrays, columns, patience: int):
+        super().__init__()
+        self.ckpt, self.state, self.val, self.columns, self.patience = ckpt, state, val, columns, patience
+        self.t0 = time.time()
 
-        class Callback(keras.callbacks.Callback):
-            def __init__(self, ckpt: Path, state: dict, val: SplitArrays, columns, patience: int):
-                super().__init__()
-                self.ckpt, self.state, self.val, self.columns, self.patience = ckpt, state, val, columns, patience
-                self.t0 = time.time()
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.time()
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self.t0 = time.time()
-
-            def on_epoch_end(self, epoch, logs=None):
-                score, val_loss = _val_score(self.model, self.val, self.columns)
-                loss = float((logs or {}).get("loss", float("nan")))
-                improved, stop = _end_epoch(self.state, epoch, loss, score, val_loss, time.time() - self.t0,
-                                            self.patience)
-                self.model.stop_training = stop
-                _save_epoch(self.model, self.ckpt, self.state, improved)
-
-        return Callback(*args, **kwargs)
+    def on_epoch_end(self, epoch, logs=None):
+        score, val_loss = _val_score(self.model, self.val, self.columns)
+        loss = float((logs or {}).get("loss", float("nan")))
+        improved, stop = _end_epoch(self.state, epoch, loss, score, val_loss, time.time() - self.t0, self.patience)
+        self.model.stop_training = stop
+        _save_epoch(self.model, self.ckpt, self.state, improved)
 
 
 def _optimizer(cfg: TrainConfig, images: int):
     """Adam (the study's), or AdamW with --weight-decay; --schedule cosine decays the rate to 0."""
-    import keras
-
     lr = cfg.lr
     if cfg.schedule == "cosine":
         steps = cfg.epochs * -(-images // cfg.batch)
@@ -133,8 +126,6 @@ def _optimizer(cfg: TrainConfig, images: int):
 def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, cfg: TrainConfig,
              train: SplitArrays, val: SplitArrays, strategy, seed: int, after=None) -> None:
     """Train one model file to completion (or continue it); skip it when already finished."""
-    import keras
-
     from toolkit.losses import make_loss
 
     if run.is_done(unit):
@@ -269,8 +260,6 @@ def fit_unit_multiworker(run: Run, unit: str, title: str, build, columns, cfg: T
 
 
 def _freeze_trunk(model) -> None:
-    from toolkit.models import TRUNK_LAYERS
-
     for name in TRUNK_LAYERS:
         model.get_layer(name).trainable = False
 
@@ -279,10 +268,6 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
                  only: list[str] | None = None, stage: str = "all") -> None:
     """Train the run's units, or only the classes in ``only``; ``stage`` trunk|heads splits shared
     training so a job array can train the trunk once and the heads in parallel."""
-    import keras
-
-    from toolkit.models import build_cnn, copy_trunk
-
     strategy = _strategy(cfg)
     n = len(cfg.classes)
     if cfg.arch == "multioutput":
@@ -291,8 +276,8 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
         fit_unit(run, MULTI, "multioutput", lambda: build_cnn(cfg.model, n, "multioutput"), None, cfg,
                  train, val, strategy, cfg.seed)
         return
-    if cfg.arch not in ("independent", "shared"):
-        raise UserError(f"--arch must be independent, shared or multioutput, not {cfg.arch!r}")
+    if cfg.arch not in ARCHITECTURES:
+        raise UserError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {cfg.arch!r}")
     unknown = sorted(set(only or []) - set(cfg.classes))
     if unknown:
         raise UserError(f"--classes: {', '.join(unknown)} not in this run (classes: {', '.join(cfg.classes)})")
@@ -394,8 +379,6 @@ def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays]:
 
 
 def _configure_keras(cfg: TrainConfig) -> None:
-    import keras
-
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
 
