@@ -200,7 +200,6 @@ def fit_unit_multiworker(run: Run, unit: str, title: str, build, columns, cfg: T
     under this strategy (keras-team/keras#20585). --batch is the global batch. Every worker evaluates
     val on its own (identical) replica, so early stopping agrees without talking; only the chief writes
     checkpoints and the RUN. A restarted cluster continues from the chief's last checkpoint."""
-    import keras
     import tensorflow as tf
 
     from toolkit.losses import make_loss
