@@ -19,12 +19,16 @@ class BundleError(Exception):
     """A bundle that cannot be used: missing or changed file, bad manifest. One line, names the file."""
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_hash(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    return file_hash(path, "sha256")
 
 
 def file_entry(path: Path, outputs: list[str]) -> dict:

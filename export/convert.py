@@ -10,7 +10,6 @@ the graph, for comparison.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -23,6 +22,7 @@ from edge.bundle import bundle_bytes, file_entry, write_manifest
 from edge.predictor import Predictor
 from export.quantize import QUANT_MODES, representative_dataset
 from toolkit import __version__
+from toolkit.atomic import replace_dir
 from toolkit.data.pipeline import load_arrays
 from toolkit.errors import UserError
 from toolkit.evaluate import run_thresholds
@@ -172,13 +172,7 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
         manifest["evaluation"] = _evaluate(tmp, run, cfg, models, opts)
         manifest["bytes"] = bundle_bytes(manifest)
         write_manifest(tmp, {k: v for k, v in manifest.items() if k != "format_version"})
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / "bundle")
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -275,7 +275,7 @@ def runs() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="Output format.")
 def runs_status(run, fmt):
-    """Which models of RUN are done, in progress or to do, with their settings, val AP and threshold."""
+    """Each model of RUN: done, in progress or to do; its settings, when trained, val AP and threshold."""
     from edge.table import format_rows
     from toolkit.classes import class_table
 
@@ -291,17 +291,7 @@ def classes() -> None:
     """Per-class work on independent and shared runs: add a class, retrain one, list them."""
 
 
-@classes.command("list")
-@click.argument("run", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
-              help="Output format.")
-def classes_list(run, fmt):
-    """Each class with its training settings, when it was trained, its val AP and threshold."""
-    from edge.table import format_rows
-    from toolkit.classes import class_table
-
-    rows = class_table(run)
-    click.echo(json.dumps(rows, indent=2) if fmt == "json" else format_rows(rows, fmt))
+classes.add_command(runs_status, name="list")
 
 
 @classes.command("add")

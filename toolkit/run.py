@@ -11,31 +11,17 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.atomic import save_model_atomic, write_atomic, write_json
 from toolkit.config import TrainConfig
+
+__all__ = ["MULTI", "TRUNK", "Run", "save_model_atomic", "write_atomic", "write_json"]
 from toolkit.errors import UserError
 
 MULTI = "model"  # the multioutput model's unit name
 TRUNK = "_trunk"  # shared --trunk multitask: the trunk trained on all labels
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data) -> None:
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
-def save_model_atomic(model, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
 
 
 @dataclass

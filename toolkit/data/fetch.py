@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -10,6 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from edge.bundle import file_hash
 from toolkit.errors import UserError
 
 MIRROR = "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/"
@@ -19,14 +19,6 @@ ARCHIVES = {  # name -> md5 (the sums torchvision and the devkit users check aga
 }
 BY_HAND = ("download {names} from {mirror} (or a mirror), put them in {dest} and run this command again: "
            "present archives are verified and unpacked without downloading")
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _download(url: str, dest: Path, timeout: float) -> None:
@@ -51,7 +43,7 @@ def fetch_voc2007(dest: str | Path, mirror: str = MIRROR, timeout: float = 30.0)
         if not archive.is_file():
             print(f"downloading {mirror}{name}")
             _download(mirror + name, archive, timeout)
-        if _md5(archive) != md5:
+        if file_hash(archive, "md5") != md5:
             raise UserError(f"{archive}: md5 does not match the official archive ({md5}); delete it and retry")
         print(f"unpacking {archive}")
         with tarfile.open(archive) as tar:

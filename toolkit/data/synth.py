@@ -9,14 +9,13 @@ Everything derives from the seed: the same seed gives the same files.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from toolkit.atomic import replace_dir
 from toolkit.data.voc import VOC_CLASSES
 from toolkit.errors import UserError
 
@@ -229,11 +228,5 @@ def make_synthetic_voc(out: str | Path, images: int = 1000, size: int = 128, see
         for k, name in enumerate(VOC_CLASSES):
             (main / f"{name}_{split}.txt").write_text("".join(f"{ids[r]} {raw[r, k]:2d}\n" for r in rows))
 
-    if out.exists():
-        backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        os.replace(out, backup / "old")
-        os.replace(tmp, out)
-        shutil.rmtree(backup)
-    else:
-        os.replace(tmp, out)
+    replace_dir(tmp, out)
     return out / "VOC2007"
