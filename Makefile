@@ -9,13 +9,14 @@ VOC_ROOT ?= ../shared/data/voc2007/VOCdevkit
 EDGE_FIXTURES ?= build/edge-fixtures
 MLEDGE := $(BIN)/mledge
 
-.PHONY: install install-edge demo test test-main test-edge test-arm lint bench-train bench-export bench-edge bench-arm clean
+.PHONY: install install-edge demo test test-main test-edge test-arm lint bench-train bench-export bench-edge bench-arm \
+	bench-pretrained clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[train,dev,plots]'
+	$(BIN)/pip install -q -e '.[train,dev,plots,pretrained]'
 	touch $@
 
 # The edge environment: numpy, Pillow, LiteRT and pytest; no TensorFlow.
@@ -79,6 +80,9 @@ bench-train: install
 
 bench-export: install
 	$(BIN)/python benchmarks/bench_export.py $(VOC_ROOT) $(BENCH_DIR)
+
+bench-pretrained: install
+	$(BIN)/python benchmarks/bench_pretrained.py $(VOC_ROOT) $(BENCH_DIR)
 
 bench-edge: install
 	$(BIN)/python benchmarks/bench_edge.py $(VOC_ROOT) $(BENCH_DIR)

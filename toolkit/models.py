@@ -24,14 +24,36 @@ TRUNK_LAYERS = ("conv1a", "conv1b", "conv2a", "conv2b")  # the weights "shared" 
 HEAD_LAYERS = ("dense", "logits")
 
 
+BACKBONES = ("study", "efficientnet-lite0")
+BACKBONE_LAYER = "efficientnet_lite0"  # the pretrained backbone, one nested layer of the model
+
+
 @dataclass
 class CNNConfig:
-    """The study's CNN; widths and input size are parameters so tests can use tiny models."""
+    """The study's CNN (widths and input size are parameters so tests can use tiny models), or an
+    ImageNet-pretrained backbone with a Dense head: frozen (a linear probe) or with its last blocks
+    fine-tuned."""
 
     img_size: int = 100
     conv1: int = 32
     conv2: int = 64
     dense: int = 512
+    backbone: str = "study"
+    freeze_backbone: bool = True
+    finetune_blocks: int = 0  # pretrained: train the last N of the 16 blocks (and the head conv)
+
+    @property
+    def pretrained(self) -> bool:
+        return self.backbone != "study"
+
+    @property
+    def probe(self) -> bool:
+        """Frozen pretrained trunk: heads can train on features computed once."""
+        return self.pretrained and self.freeze_backbone and not self.finetune_blocks
+
+    @property
+    def trunk_layers(self) -> tuple[str, ...]:
+        return (BACKBONE_LAYER,) if self.pretrained else TRUNK_LAYERS
 
 
 def _trunk(x, cfg: CNNConfig, prefix: str = ""):
@@ -61,9 +83,50 @@ def build_cnn(cfg: CNNConfig, outputs: int, name: str = "cnn") -> keras.Model:
     return keras.Model(inputs, probs, name=name)
 
 
-def copy_trunk(source: keras.Model, target: keras.Model, freeze: bool = True) -> None:
+def pretrained_backbone(cfg: CNNConfig) -> keras.Model:
+    """The backbone with its imported ImageNet weights, pooled features out; trainable as configured."""
+    from toolkit.backbones.efficientnet_lite import efficientnet_lite0
+    from toolkit.backbones.weights import require_weights
+
+    backbone = efficientnet_lite0(cfg.img_size)
+    backbone.load_weights(require_weights(cfg.backbone))
+    first_trained = 16 - cfg.finetune_blocks
+    for layer in backbone.layers:
+        if cfg.finetune_blocks:
+            block = layer.name[5:].split("_")[0] if layer.name.startswith("block") else None
+            layer.trainable = layer.name.startswith("head") or (block is not None and int(block) >= first_trained)
+        else:
+            layer.trainable = not cfg.freeze_backbone
+    if cfg.freeze_backbone and not cfg.finetune_blocks:
+        backbone.trainable = False
+    return backbone
+
+
+def build_head(features: int, outputs: int, name: str = "head") -> keras.Model:
+    """Dropout and Dense on pooled features: what a linear probe trains (names as in the full model)."""
+    inputs = keras.Input((features,), name="features")
+    x = layers.Dropout(0.2, name="drop_head")(inputs)
+    logits = layers.Dense(outputs, name="logits")(x)
+    return keras.Model(inputs, layers.Activation("sigmoid", dtype="float32", name="probs")(logits), name=name)
+
+
+def build_model(cfg: CNNConfig, outputs: int, name: str = "model") -> keras.Model:
+    """The study's CNN, or the pretrained backbone + Dropout + Dense(outputs, sigmoid)."""
+    if not cfg.pretrained:
+        return build_cnn(cfg, outputs, name)
+    if cfg.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {cfg.backbone!r}; choose from {', '.join(BACKBONES)}")
+    inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
+    x = layers.Dropout(0.2, name="drop_head")(pretrained_backbone(cfg)(inputs))
+    logits = layers.Dense(outputs, name="logits")(x)
+    probs = layers.Activation("sigmoid", dtype="float32", name="probs")(logits)
+    return keras.Model(inputs, probs, name=name)
+
+
+def copy_trunk(source: keras.Model, target: keras.Model, freeze: bool = True,
+               names: tuple[str, ...] = TRUNK_LAYERS) -> None:
     """The study's Model 2 step: copy the conv weights into another class's CNN and freeze them."""
-    for name in TRUNK_LAYERS:
+    for name in names:
         layer = target.get_layer(name)
         layer.set_weights(source.get_layer(name).get_weights())
         layer.trainable = not freeze
@@ -95,6 +158,8 @@ def logits_model(model: keras.Model) -> keras.Model:
 def fuse(models: list[keras.Model], cfg: CNNConfig, shared_trunk: bool, logits: bool = True) -> keras.Model:
     """One graph for a per-class ensemble: with ``shared_trunk`` the trunk runs once and the heads
     after it; otherwise one branch per class. Same weights, same predictions."""
+    if cfg.pretrained:
+        return _fuse_pretrained(models, cfg, shared_trunk, logits)
     inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
     features = _trunk(inputs, cfg) if shared_trunk else None
     outs = []
@@ -113,4 +178,19 @@ def fuse(models: list[keras.Model], cfg: CNNConfig, shared_trunk: bool, logits: 
     if shared_trunk:
         for name in TRUNK_LAYERS:
             fused.get_layer(name).set_weights(models[0].get_layer(name).get_weights())
+    return fused
+
+
+def _fuse_pretrained(models: list[keras.Model], cfg: CNNConfig, shared_trunk: bool, logits: bool) -> keras.Model:
+    if not shared_trunk:
+        raise ValueError("--fuse of pretrained per-class models needs a shared trunk (use --arch shared)")
+    inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
+    features = models[0].get_layer(BACKBONE_LAYER)(inputs)
+    heads = [layers.Dense(1, name=f"c{k}_logits") for k in range(len(models))]
+    out = layers.Concatenate(name="logits")([head(features) for head in heads])
+    if not logits:
+        out = layers.Activation("sigmoid", name="probs")(out)
+    fused = keras.Model(inputs, out, name="fused")
+    for head, model in zip(heads, models):
+        head.set_weights(model.get_layer("logits").get_weights())
     return fused

@@ -21,7 +21,7 @@ from toolkit.data.pipeline import SplitArrays, load_arrays, make_dataset
 from toolkit.data.voc import load_split
 from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, mean_ap, summarize
-from toolkit.models import ARCHITECTURES, TRUNK_LAYERS, build_cnn, copy_trunk
+from toolkit.models import ARCHITECTURES, build_head, build_model, copy_trunk, pretrained_backbone
 from toolkit.run import MULTI, TRUNK, Run, save_model_atomic, write_atomic, write_json
 
 log = logging.getLogger("mledge.train")
@@ -151,7 +151,8 @@ def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, 
             model.compile(optimizer=_optimizer(cfg, len(train.ids)), loss=make_loss(cfg.loss, labels, mask))
             print(f"{title}: training")
     if state["epoch"] < cfg.epochs and not state.get("stopped"):
-        data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=cfg.augment,
+        augment = cfg.augment if train.images.ndim == 4 else None  # a linear probe trains on features
+        data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=augment,
                             columns=columns)
         model.fit(data, epochs=cfg.epochs, initial_epoch=state["epoch"], shuffle=False,
                   verbose=1 if sys.stdout.isatty() else 2,
@@ -164,7 +165,7 @@ def _finish_unit(run: Run, unit: str, model, ckpt: Path, state: dict, columns, c
     """Best epoch's weights -> models/UNIT.keras, then its record (which marks it finished)."""
     model.load_weights(ckpt / "best.weights.h5")
     if after is not None:
-        after(model)
+        model = after(model) or model  # may return the model to keep (a probe's head -> the full model)
     save_model_atomic(model, run.model_path(unit))
     write_json(run.record_path(unit), {
         "unit": unit, "columns": columns, "epochs": state["epoch"], "best_epoch": state["best_epoch"],
@@ -258,8 +259,8 @@ def fit_unit_multiworker(run: Run, unit: str, title: str, build, columns, cfg: T
         _finish_unit(run, unit, model, ckpt, state, columns, cfg, train, after)
 
 
-def _freeze_trunk(model) -> None:
-    for name in TRUNK_LAYERS:
+def _freeze_trunk(model, cfg: TrainConfig) -> None:
+    for name in cfg.model.trunk_layers:
         model.get_layer(name).trainable = False
 
 
@@ -269,11 +270,19 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
     training so a job array can train the trunk once and the heads in parallel."""
     strategy = _strategy(cfg)
     n = len(cfg.classes)
+    if cfg.model.probe:  # frozen pretrained trunk: features once, then every head trains on them
+        train, val, build, after = _probe(cfg, train, val)
+    else:
+        after = None
+
+        def build(outputs: int, name: str):
+            return build_model(cfg.model, outputs, name)
+
     if cfg.arch == "multioutput":
         if only or stage != "all":
             raise UserError("--classes and --stage apply to independent and shared runs")
-        fit_unit(run, MULTI, "multioutput", lambda: build_cnn(cfg.model, n, "multioutput"), None, cfg,
-                 train, val, strategy, cfg.seed)
+        fit_unit(run, MULTI, "multioutput", lambda: build(n, "multioutput"), None, cfg, train, val, strategy,
+                 cfg.seed, after=after and (lambda head: after(head, n, "multioutput")))
         return
     if cfg.arch not in ARCHITECTURES:
         raise UserError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {cfg.arch!r}")
@@ -283,7 +292,8 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
     if stage not in ("all", "trunk", "heads") or (stage != "all" and cfg.arch != "shared"):
         raise UserError("--stage trunk|heads applies to shared runs only")
     heads_from = 0
-    if cfg.arch == "shared":
+    trunk = None
+    if cfg.arch == "shared" and not cfg.model.pretrained:  # a pretrained trunk is shared as it comes
         if cfg.trunk not in ("first-class", "multitask"):
             raise UserError(f"--trunk must be first-class or multitask, not {cfg.trunk!r}")
         first = cfg.classes[0]
@@ -291,11 +301,12 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
         heads_from = 0 if cfg.trunk == "multitask" else 1
         if stage == "trunk" or (stage == "all" and (not only or trunk_unit in only)):
             if cfg.trunk == "multitask":
-                fit_unit(run, TRUNK, "shared trunk (all labels)", lambda: build_cnn(cfg.model, n, "trunk"), None,
+                fit_unit(run, TRUNK, "shared trunk (all labels)", lambda: build(n, "trunk"), None,
                          cfg, train, val, strategy, cfg.seed)
             else:
-                fit_unit(run, first, f"class 1/{n} {first} (trunk + head)", lambda: build_cnn(cfg.model, 1, first),
-                         [0], cfg.for_class(first), train, val, strategy, cfg.seed, after=_freeze_trunk)
+                fit_unit(run, first, f"class 1/{n} {first} (trunk + head)", lambda: build(1, first), [0],
+                         cfg.for_class(first), train, val, strategy, cfg.seed,
+                         after=lambda model: _freeze_trunk(model, cfg))
         if stage == "trunk":
             return
         if not run.is_done(trunk_unit):
@@ -307,16 +318,43 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
         if only and name not in only:
             continue
 
-        def build(name=name):
-            model = build_cnn(cfg.model, 1, name)
-            if cfg.arch == "shared":
-                copy_trunk(trunk, model, freeze=True)
+        def build_class(name=name):
+            model = build(1, name)
+            if trunk is not None:
+                copy_trunk(trunk, model, freeze=True, names=cfg.model.trunk_layers)
             return model
 
         kind = "head on frozen trunk" if cfg.arch == "shared" else "own CNN"
+        if cfg.model.probe:
+            kind = "head on the frozen pretrained trunk"
         unit_cfg = cfg.for_class(name)
-        fit_unit(run, name, f"class {k + 1}/{n} {name} ({kind})", build, [k], unit_cfg, train, val, strategy,
-                 unit_cfg.seed + k)
+        fit_unit(run, name, f"class {k + 1}/{n} {name} ({kind})", build_class, [k], unit_cfg, train, val, strategy,
+                 unit_cfg.seed + k, after=after and (lambda head, name=name: after(head, 1, name)))
+
+
+def _probe(cfg: TrainConfig, train: SplitArrays, val: SplitArrays):
+    """A frozen pretrained trunk computes each image's features once; the heads train on those (fast,
+    no augmentation), and each trained head is put back on the trunk as a full model to save."""
+    backbone = pretrained_backbone(cfg.model)
+    t0 = time.time()
+
+    def features(arrays: SplitArrays) -> SplitArrays:
+        return SplitArrays(arrays.ids, _predict(backbone, arrays.images, batch=32), arrays.labels, arrays.mask)
+
+    train_f, val_f = features(train), features(val)
+    log.info("features of %d images in %.1fs", len(train.ids) + len(val.ids), time.time() - t0)
+    print(f"pretrained {cfg.model.backbone} features of {len(train.ids) + len(val.ids)} images in "
+          f"{time.time() - t0:.1f}s")
+
+    def build(outputs: int, name: str):
+        return build_head(train_f.images.shape[1], outputs, name)
+
+    def assemble(head, outputs: int, name: str):
+        full = build_model(cfg.model, outputs, name)
+        full.get_layer("logits").set_weights(head.get_layer("logits").get_weights())
+        return full
+
+    return train_f, val_f, build, assemble
 
 
 def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.ndarray:

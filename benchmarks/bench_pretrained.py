@@ -1,0 +1,57 @@
+"""make bench-pretrained: EfficientNet-Lite0 (ImageNet weights, frozen: a linear probe on features
+computed once) for multioutput and shared, trained on `train`, evaluated on `val`, at 224x224.
+
+Prints val mAP (both definitions) float and int8, bundle bytes, edge latency per image at 1 thread
+and training wall time. Imports the weights first if the cache has none (needs the pretrained extra).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import ENV, MLEDGE, ensure_bundle, ensure_run, mledge  # noqa: E402
+from edge.table import format_rows  # noqa: E402
+from toolkit.backbones.weights import weights_path  # noqa: E402
+
+RUNS = {"lite0-multioutput": "multioutput", "lite0-shared": "shared"}
+TRAIN = ["--backbone", "efficientnet-lite0", "--epochs", "60", "--patience", "10", "--lr", "1e-3"]
+
+
+def main(root: str, work: str) -> None:
+    work_dir = Path(work)
+    if not weights_path().is_file():
+        mledge("weights", "import", "efficientnet-lite0")
+    rows = []
+    for name, arch in RUNS.items():
+        run = work_dir / name
+        ensure_run(run, root, ["--arch", arch, *TRAIN])
+        metrics = json.loads((run / "metrics.json").read_text())
+        fuse = ["--fuse"] if arch == "shared" else []
+        bundles = {q: ensure_bundle(work_dir / "bundles" / f"{name}-{q}", run, ["--quant", q, *fuse])
+                   for q in ("float32", "int8")}
+        bench = subprocess.run([*MLEDGE, "edge", "bench", *(str(work_dir / "bundles" / f"{name}-{q}") for q in bundles),
+                                "--voc", root, "--split", "val", "--limit", "100", "--runs", "50", "--threads", "1",
+                                "--json"], capture_output=True, text=True, env=ENV)
+        timing = {Path(r["bundle"]).name: r for r in json.loads(bench.stdout[bench.stdout.index("["):])}
+        for q, manifest in bundles.items():
+            ev, t = manifest["evaluation"], timing.get(f"{name}-{q}", {})
+            rows.append({
+                "run": name, "quant": q, "files": len(manifest["files"]), "MB": round(manifest["bytes"] / 1e6, 2),
+                "val_mAP_area": round(100 * ev["bundle_mAP_area"], 2),
+                "val_mAP_voc07": round(100 * ev["bundle_mAP_voc07"], 2),
+                "keras_mAP_area": round(100 * ev["keras_mAP_area"], 2),
+                "ms_per_image_1thr": round(t["e2e_ms"]["p50"], 2) if t.get("status") == "ok" else None,
+                "train_s": metrics["train_seconds"],
+            })
+    print("\nEfficientNet-Lite0 (ImageNet, frozen) on VOC 2007 (shared copy): train on 'train', evaluate on 'val'; "
+          "224x224; ms = end to end (decode + preprocess + invoke) median, 1 thread")
+    print(format_rows(rows))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

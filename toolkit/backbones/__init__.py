@@ -1,0 +1,1 @@
+"""ImageNet-pretrained backbones, ported to Keras, with weights imported once into a local cache."""

