@@ -67,12 +67,11 @@ def _train(synth_root, out, arch, *extra):
 def test_shared_probe_trains_heads_on_one_frozen_pretrained_trunk(cache_env, synth_root, tmp_path):
     from edge import Predictor
     from export.convert import ExportOptions, export_run
-    from toolkit.run import Run
-    from toolkit.train import predict_run
-
     from tests.helpers import tiny_config
     from toolkit import train
     from toolkit.models import CNNConfig
+    from toolkit.run import Run
+    from toolkit.train import predict_run
 
     cfg = tiny_config(synth_root, "shared", classes=FEW, epochs=3,
                       model=CNNConfig(img_size=64, backbone="efficientnet-lite0"))
