@@ -89,11 +89,12 @@ def data_stats(root: str, split: str, labels: str, fmt: str) -> None:
 @click.option("--dest", default="data/voc2007", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the archives and the unpacked VOCdevkit.")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the server.")
-def data_fetch(name: str, dest: str, timeout: float) -> None:
+@click.option("--mirror", help="Base URL holding the two archives (default: the VOC server).")
+def data_fetch(name: str, dest: str, timeout: float, mirror: str | None) -> None:
     """Download the official VOC 2007 archives (md5 verified) and unpack them into DEST."""
-    from toolkit.data.fetch import fetch_voc2007
+    from toolkit.data.fetch import MIRROR, fetch_voc2007
 
-    click.echo(f"VOC 2007 ready at {fetch_voc2007(dest, timeout=timeout)}")
+    click.echo(f"VOC 2007 ready at {fetch_voc2007(dest, mirror=mirror or MIRROR, timeout=timeout)}")
 
 
 # ---------------------------------------------------------------- train / evaluate / compare
