@@ -11,7 +11,7 @@ def test_unreachable_host_says_how_to_place_files(tmp_path):
     result = CliRunner().invoke(main, ["data", "fetch", "voc2007", "--dest", str(tmp_path),
                                        "--mirror", "http://127.0.0.1:9/", "--timeout", "5"])
     assert result.exit_code == 2
-    error = result.output.strip().splitlines()[-1]
+    error = result.stderr.strip()
     assert error.startswith("error: http://127.0.0.1:9/VOCtrainval_06-Nov-2007.tar: cannot download")
     assert "put them in" in error and str(tmp_path) in error
     assert not list(tmp_path.glob("*.part"))
