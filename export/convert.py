@@ -58,17 +58,24 @@ def _graphs(run: Run, cfg, models: list, opts: ExportOptions) -> list[tuple[str,
     return [(c, logits_model(m) if logits else m, [c]) for c, m in zip(cfg.classes, models)]
 
 
+def _layers(model):
+    for layer in model.layers:
+        yield from _layers(layer) if hasattr(layer, "layers") else (layer,)
+
+
 def count_macs(model) -> int:
-    """Multiply-accumulates of one image through the model's Conv2D and Dense layers (what the
-    latency of this CNN is made of), for estimates on hardware we cannot run."""
+    """Multiply-accumulates of one image through the model's convolutions and Dense layers (what
+    the latency of these CNNs is made of), for estimates on hardware we cannot run."""
     import keras
 
     macs = 0
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.Conv2D):
+    for layer in _layers(model):
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
             _, h, w, c_out = layer.output.shape
-            kh, kw = layer.kernel_size
-            macs += h * w * kh * kw * layer.input.shape[-1] * c_out
+            macs += h * w * layer.kernel_size[0] * layer.kernel_size[1] * c_out
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            macs += h * w * layer.kernel_size[0] * layer.kernel_size[1] * layer.input.shape[-1] * c_out
         elif isinstance(layer, keras.layers.Dense):
             macs += layer.input.shape[-1] * layer.units
     return int(macs)

@@ -123,3 +123,16 @@ def test_cli_reports_and_max_map_drop(runs, tmp_path):
                                   "--max-map-drop", "-100"])
     assert result.exit_code == 1 and "more than --max-map-drop" in result.output
     assert (tmp_path / "b" / "manifest.json").is_file()
+
+
+def test_mac_count_by_hand():
+    from export.convert import count_macs
+    from toolkit.models import CNNConfig, build_cnn
+
+    by_hand = (100 * 100 * 9 * 3 * 32      # conv1a, same
+               + 98 * 98 * 9 * 32 * 32     # conv1b, valid
+               + 49 * 49 * 9 * 32 * 64     # conv2a after the first 2x2 pool
+               + 47 * 47 * 9 * 64 * 64     # conv2b, valid
+               + 23 * 23 * 64 * 512        # dense on the flattened 23x23x64
+               + 512 * 20)                 # logits
+    assert count_macs(build_cnn(CNNConfig(), 20)) == by_hand == 240_182_784
