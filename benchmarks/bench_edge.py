@@ -20,7 +20,7 @@ from edge.bench import flat_rows  # noqa: E402
 from edge.table import format_rows  # noqa: E402
 
 BUNDLES = ("multioutput-float32", "multioutput-int8", "independent-float32", "independent-int8",
-           "shared-float32-fused", "shared-int8-fused", "independent-int8-fused")
+           "shared-float32-fused", "shared-int8-fused")
 
 
 def main(root: str, work: str, limit: int = 300) -> None:

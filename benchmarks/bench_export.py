@@ -9,6 +9,7 @@ per photo make the full split slow on 2 cores). Shared is exported fused (one gr
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,19 +48,24 @@ def main(root: str, work: str) -> None:
     plans = [(f"multioutput-{m}", mo, ["--quant", m]) for m in MODES]
     plans.append(("multioutput-int8-sigmoid-in-graph", mo, ["--quant", "int8", "--output", "probabilities"]))
     plans += [(f"independent-{m}", work_dir / "independent", ["--quant", m, "--eval-images", "300"]) for m in MODES]
+    # Independent is not fused here: one graph of twenty 17.4 M-parameter CNNs (348 M parameters) is more
+    # than the converter's int8 calibration fits in this machine's 24 GiB; the tests fuse small ones.
     plans += [("shared-float32-fused", work_dir / "shared", ["--quant", "float32", "--fuse", "--eval-images", "300"]),
-              ("shared-int8-fused", work_dir / "shared", ["--quant", "int8", "--fuse", "--eval-images", "300"]),
-              ("independent-int8-fused", work_dir / "independent",
-               ["--quant", "int8", "--fuse", "--eval-images", "300"])]
-    manifests = {}
+              ("shared-int8-fused", work_dir / "shared", ["--quant", "int8", "--fuse", "--eval-images", "300"])]
+    manifests, failed = {}, []
     for name, run, args in plans:
         if (run / "metrics.json").is_file():
-            manifests[name] = ensure_bundle(bundles / name, run, args)
+            try:
+                manifests[name] = ensure_bundle(bundles / name, run, args)
+            except subprocess.CalledProcessError as err:
+                failed.append(f"{name}: {err}")
     for name, manifest in manifests.items():
         base = manifests.get(name.split("-")[0] + "-float32") or manifests.get("shared-float32-fused")
         rows.append(row(name, manifest, base["bytes"]))
     print("\nVOC 2007 val (shared copy); mAP = area under the PR curve; delta = bundle - Keras, in points")
     print(format_rows(rows))
+    for line in failed:
+        print(f"failed: {line}")
 
 
 if __name__ == "__main__":
