@@ -7,9 +7,10 @@ import json
 import time
 from pathlib import Path
 
+from toolkit.atomic import write_json
 from toolkit.config import CLASS_SETTINGS
 from toolkit.errors import UserError
-from toolkit.run import TRUNK, Run, write_json
+from toolkit.run import TRUNK, Run
 
 
 def _per_class_run(path: str | Path, action: str) -> tuple[Run, object]:

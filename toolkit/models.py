@@ -136,16 +136,15 @@ def copy_trunk(source: keras.Model, target: keras.Model, freeze: bool = True,
 class Architecture:
     name: str
     per_class: bool  # one model per class (True) or one model with C outputs
-    shares_trunk: bool
     summary: str
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "independent": Architecture("independent", per_class=True, shares_trunk=False,
+    "independent": Architecture("independent", per_class=True,
                                 summary="20 separate CNNs, each Dense(1, sigmoid), each trained on its class"),
-    "shared": Architecture("shared", per_class=True, shares_trunk=True,
+    "shared": Architecture("shared", per_class=True,
                            summary="per-class CNNs sharing one frozen conv trunk; only dense layers train"),
-    "multioutput": Architecture("multioutput", per_class=False, shares_trunk=False,
+    "multioutput": Architecture("multioutput", per_class=False,
                                 summary="one CNN ending in Dense(20, sigmoid), trained on all labels"),
 }
 

@@ -14,10 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.atomic import save_model_atomic, write_atomic, write_json
 from toolkit.config import TrainConfig
-
-__all__ = ["MULTI", "TRUNK", "Run", "save_model_atomic", "write_atomic", "write_json"]
 from toolkit.errors import UserError
 
 MULTI = "model"  # the multioutput model's unit name

@@ -16,13 +16,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from toolkit.atomic import save_model_atomic, write_atomic, write_json
 from toolkit.config import TrainConfig
 from toolkit.data.pipeline import SplitArrays, load_arrays, make_dataset
 from toolkit.data.voc import load_split
 from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, mean_ap, summarize
 from toolkit.models import ARCHITECTURES, build_head, build_model, copy_trunk, pretrained_backbone
-from toolkit.run import MULTI, TRUNK, Run, save_model_atomic, write_atomic, write_json
+from toolkit.run import MULTI, TRUNK, Run
 
 log = logging.getLogger("mledge.train")
 

