@@ -123,8 +123,7 @@ def _evaluate(bundle: Path, run: Run, cfg, models: list, opts: ExportOptions) ->
     split = opts.eval_split or cfg.val_split
     data = load_run_split(cfg, split)
     arrays = load_arrays(data, cfg.model.img_size, on_bad_image="skip", limit=opts.eval_images)
-    valid = data.difficult.loc[arrays.ids].to_numpy() == 0
-    labels = data.labels.loc[arrays.ids].to_numpy(np.float32)
+    labels, valid = arrays.labels, arrays.mask > 0  # difficult entries left out, as the devkit does
     keras_probs = predict_run(run, arrays.images, models)
     predictor = Predictor(bundle, verify=False)
     bundle_probs = np.concatenate([predictor.predict_pixels(arrays.images[i : i + 32])

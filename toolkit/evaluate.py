@@ -34,8 +34,7 @@ def evaluate_run(run_path: str, root: str | None, split: str, threshold: float |
     cfg = run.require_complete()
     data = load_run_split(replace(cfg, root=root) if root else cfg, split)
     arrays = load_arrays(data, cfg.model.img_size, on_bad_image=cfg.on_bad_image)
-    valid = data.difficult.loc[arrays.ids].to_numpy() == 0
-    labels = data.labels.loc[arrays.ids].to_numpy(np.float32)
+    labels, valid = arrays.labels, arrays.mask > 0  # difficult entries left out, as the devkit does
     scores = predict_run(run, arrays.images)
     thresholds = np.full(len(cfg.classes), threshold) if threshold is not None else run_thresholds(run, cfg.classes)
     report = summarize(labels, scores, valid, thresholds)
