@@ -24,6 +24,11 @@ RECIPES = {  # run name -> (architecture, training options)
     "multioutput-regularized": ("multioutput", ["--epochs", "30", "--patience", "10", "--lr", "5e-4",
                                                 "--schedule", "cosine", "--zoom", "0.3", "--translate", "0.1",
                                                 "--jitter", "0.2", "--loss", "asl"]),
+    # The regularized recipe did not overfit in 30 epochs (val mAP still rising as the rate reached 0):
+    # the same augmentation (shifts of 15 %) over a twice longer cosine schedule from the study's 1e-3.
+    "multioutput-long": ("multioutput", ["--epochs", "60", "--patience", "15", "--lr", "1e-3",
+                                         "--schedule", "cosine", "--zoom", "0.3", "--translate", "0.15",
+                                         "--jitter", "0.2", "--loss", "asl"]),
     # The ensembles, one epoch per class (each class's CNN sees all 2,500 photos per epoch: 20x the cost).
     "independent": ("independent", ["--epochs", "1", "--patience", "0"]),
     "shared": ("shared", ["--epochs", "1", "--patience", "0"]),

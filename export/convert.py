@@ -97,7 +97,7 @@ def _convert(model, quant: str, calibration: np.ndarray | None, workdir: Path) -
 
 def _calibration_images(cfg, opts: ExportOptions) -> np.ndarray:
     data = load_run_split(cfg, opts.calib_split)
-    arrays = load_arrays(data, cfg.model.img_size, on_bad_image="skip")
+    arrays = load_arrays(data, cfg.model.pixels, on_bad_image="skip")
     pick = np.random.default_rng(cfg.seed).permutation(len(arrays.ids))[: opts.calib_images]
     return arrays.images[np.sort(pick)]
 
@@ -108,7 +108,7 @@ def _input_spec(bundle: Path, first_file: str, model_cfg) -> dict:
     detail = make_interpreter(str(bundle / first_file)).get_input_details()[0]
     scale, zero = detail["quantization"]
     return {
-        "height": model_cfg.img_size, "width": model_cfg.img_size, "channels": 3, "layout": "NHWC",
+        "height": model_cfg.pixels, "width": model_cfg.pixels, "channels": 3, "layout": "NHWC",
         "channel_order": "RGB",
         "dtype": np.dtype(detail["dtype"]).name,
         "quantization": {"scale": float(scale), "zero_point": int(zero)} if scale else None,
@@ -122,7 +122,7 @@ def _input_spec(bundle: Path, first_file: str, model_cfg) -> dict:
 def _evaluate(bundle: Path, run: Run, cfg, models: list, opts: ExportOptions) -> dict:
     split = opts.eval_split or cfg.val_split
     data = load_run_split(cfg, split)
-    arrays = load_arrays(data, cfg.model.img_size, on_bad_image="skip", limit=opts.eval_images)
+    arrays = load_arrays(data, cfg.model.pixels, on_bad_image="skip", limit=opts.eval_images)
     labels, valid = arrays.labels, arrays.mask > 0  # difficult entries left out, as the devkit does
     keras_probs = predict_run(run, arrays.images, models)
     predictor = Predictor(bundle, verify=False)
@@ -157,6 +157,10 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
         raise UserError("--fuse applies to independent and shared runs; multioutput is one graph already")
     if opts.fuse and cfg.model.pretrained and cfg.arch != "shared":
         raise UserError("--fuse of a pretrained backbone needs --arch shared (one trunk); independent has 20")
+    sizes = sorted({cfg.for_class(c).model.img_size for c in cfg.classes})
+    if opts.fuse and cfg.arch == "shared" and len(sizes) > 1:
+        raise UserError(f"{run.path}: --fuse runs the shared trunk once, at one size, but the classes work at "
+                        f"{', '.join(map(str, sizes))} px (export without --fuse)")
     calibration = _calibration_images(cfg, opts) if QUANT_MODES[opts.quant].needs_calibration else None
 
     out.parent.mkdir(parents=True, exist_ok=True)

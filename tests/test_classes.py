@@ -117,3 +117,56 @@ def test_retrain_one_class_with_its_own_settings(trained, tmp_path):
     assert rows["car"]["settings"] == "epochs=2, lr=0.003, loss=focal"
     assert rows["person"]["settings"] == "run defaults" and rows["person"]["status"] == "done"
     assert all(r["threshold"] is not None for r in rows.values())
+
+
+def test_retrain_one_class_at_its_own_input_size(trained, tmp_path):
+    import keras
+
+    from toolkit.models import work_size
+
+    run = copy_run(trained("independent", classes=FEW), tmp_path)
+    before = digests(run)
+    result = CliRunner().invoke(main, ["classes", "retrain", str(run), "car", "--img-size", "20"])
+    assert result.exit_code == 0, result.output
+    after = digests(run)
+    assert after["car.keras"] != before["car.keras"]
+    assert {k: after[k] for k in ("aeroplane.keras", "person.keras")} == {
+        k: before[k] for k in ("aeroplane.keras", "person.keras")}
+    car = keras.models.load_model(run / "models" / "car.keras", compile=False)
+    assert car.input_shape[1:] == (32, 32, 3) and work_size(car) == 20  # the run's pixels, resized in the graph
+    assert json.loads((run / "models" / "car.json").read_text())["settings"]["img_size"] == 20
+    rows = {r["unit"]: r for r in json.loads(CliRunner().invoke(
+        main, ["runs", "status", str(run), "--format", "json"]).output)}
+    assert rows["car"]["settings"] == "img_size=20"
+
+    # every file of the bundle still takes 32x32 pixels; the device gives what Keras gives
+    manifest = export_run(run, tmp_path / "b", ExportOptions(quant="float32"))
+    assert manifest["input"]["height"] == 32
+    assert manifest["evaluation"]["max_abs_prob_diff"] < 1e-4
+    fused = export_run(run, tmp_path / "fused", ExportOptions(quant="float32", fuse=True))
+    pixels = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+    np.testing.assert_allclose(Predictor(tmp_path / "fused").predict_pixels(pixels),
+                               Predictor(tmp_path / "b").predict_pixels(pixels), atol=1e-5)
+    assert len(fused["files"]) == 1
+    int8 = export_run(run, tmp_path / "int8", ExportOptions(quant="int8", calib_images=20))
+    assert abs(int8["evaluation"]["bundle_mAP_area"] - int8["evaluation"]["keras_mAP_area"]) < 0.1
+
+
+def test_shared_class_at_its_own_size_keeps_the_trunk_and_cannot_fuse(trained, tmp_path):
+    import keras
+
+    from toolkit.models import work_size
+
+    run = copy_run(trained("shared", classes=FEW), tmp_path)
+    result = CliRunner().invoke(main, ["classes", "retrain", str(run), "person", "--img-size", "40"])
+    assert result.exit_code == 0, result.output
+    person = keras.models.load_model(run / "models" / "person.keras", compile=False)
+    first = keras.models.load_model(run / "models" / "aeroplane.keras", compile=False)
+    assert work_size(person) == 40 and work_size(first) == 32
+    np.testing.assert_array_equal(person.get_layer("conv2b").get_weights()[0],
+                                  first.get_layer("conv2b").get_weights()[0])
+    assert not person.get_layer("conv2b").trainable
+    result = CliRunner().invoke(main, ["export", str(run), "--out", str(tmp_path / "b"), "--fuse"])
+    assert result.exit_code == 2 and "work at 32, 40 px" in result.output and not (tmp_path / "b").exists()
+    small = CliRunner().invoke(main, ["classes", "retrain", str(run), "car", "--img-size", "6"])
+    assert small.exit_code == 2 and "at least 10 pixels" in small.output

@@ -56,6 +56,11 @@ def retrain_class(run_path: str | Path, name: str, settings: dict) -> dict:
     unknown = set(settings) - set(CLASS_SETTINGS)
     if unknown:
         raise UserError(f"not a per-class setting: {', '.join(sorted(unknown))}")
+    if "img_size" in settings and cfg.model.pretrained:
+        raise UserError(f"{run.path}: --img-size per class applies to the study CNN; a pretrained backbone "
+                        f"works at the run's size ({cfg.model.img_size})")
+    if settings.get("img_size", 10) < 10:
+        raise UserError(f"--img-size {settings['img_size']}: the study CNN needs at least 10 pixels a side")
     cfg.class_settings = {**cfg.class_settings, name: {**cfg.class_settings.get(name, {}), **settings}}
     t0 = time.time()
     train_data, val_data = train.load_training_data(cfg)

@@ -353,10 +353,14 @@ def classes_add(run, name, root):
 @click.option("--weight-decay", type=float, help="AdamW weight decay for this class.")
 @click.option("--schedule", type=click.Choice(["constant", "cosine"]), help="Learning-rate schedule for this class.")
 @click.option("--seed", type=int, help="Random seed for this class.")
+@click.option("--img-size", type=int,
+              help="Side this class's CNN works at. The bundle still takes the run's pixels (decoded once per "
+                   "image) and this class's graph resizes them: smaller is cheaper, larger only upsamples.")
 def classes_retrain(run, name, **settings):
     """Retrain one class of RUN with its own settings (recorded per class in config.json).
 
-    The input size stays the run's: every file of a bundle takes the same pixels.
+    Only that class's model file changes. With --img-size the class's CNN works at its own size
+    (shared: the frozen conv trunk is reused as it is; its dense layers fit the new size).
     """
     from toolkit.classes import retrain_class
 

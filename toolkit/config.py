@@ -9,8 +9,9 @@ from pathlib import Path
 from toolkit.data.pipeline import Augment
 from toolkit.models import CNNConfig
 
-# What `mledge classes retrain` may set for one class (the input size is the bundle's, for all).
-CLASS_SETTINGS = ("epochs", "lr", "loss", "batch", "patience", "weight_decay", "schedule", "seed")
+# What `mledge classes retrain` may set for one class. img_size is the size the class's CNN works
+# at: the bundle still takes the run's pixels, and that class's graph resizes them.
+CLASS_SETTINGS = ("epochs", "lr", "loss", "batch", "patience", "weight_decay", "schedule", "seed", "img_size")
 
 
 @dataclass
@@ -41,7 +42,10 @@ class TrainConfig:
 
     def for_class(self, name: str) -> TrainConfig:
         """This config with the class's own settings applied (independent and shared runs)."""
-        overrides = self.class_settings.get(name, {})
+        overrides = dict(self.class_settings.get(name, {}))
+        size = overrides.pop("img_size", self.model.img_size)
+        if size != self.model.img_size:
+            overrides["model"] = replace(self.model, img_size=size, input_size=self.model.img_size)
         return replace(self, **overrides) if overrides else self
 
     def to_dict(self) -> dict:

@@ -34,13 +34,19 @@ class CNNConfig:
     ImageNet-pretrained backbone with a Dense head: frozen (a linear probe) or with its last blocks
     fine-tuned."""
 
-    img_size: int = 100
+    img_size: int = 100  # the size the network works at
+    input_size: int = 0  # the pixels it takes, when other than img_size (0): resized in the graph
     conv1: int = 32
     conv2: int = 64
     dense: int = 512
     backbone: str = "study"
     freeze_backbone: bool = True
     finetune_blocks: int = 0  # pretrained: train the last N of the 16 blocks (and the head conv)
+
+    @property
+    def pixels(self) -> int:
+        """The input side: the run's decode size, which every model file of a bundle takes."""
+        return self.input_size or self.img_size
 
     @property
     def pretrained(self) -> bool:
@@ -56,7 +62,16 @@ class CNNConfig:
         return (BACKBONE_LAYER,) if self.pretrained else TRUNK_LAYERS
 
 
+def _resize(x, size: int, prefix: str = ""):
+    """A class tuned to its own input size (``classes retrain --img-size``) resizes the bundle's pixels
+    in its graph: training and the device then see the same bilinear resize (a TFLite builtin)."""
+    if x.shape[1] == size and x.shape[2] == size:
+        return x
+    return layers.Resizing(size, size, interpolation="bilinear", name=f"{prefix}resize")(x)
+
+
 def _trunk(x, cfg: CNNConfig, prefix: str = ""):
+    x = _resize(x, cfg.img_size, prefix)
     x = layers.Rescaling(1 / 255, name=f"{prefix}rescale")(x)
     x = layers.Conv2D(cfg.conv1, 3, padding="same", activation="relu", name=f"{prefix}conv1a")(x)
     x = layers.Conv2D(cfg.conv1, 3, padding="valid", activation="relu", name=f"{prefix}conv1b")(x)
@@ -77,7 +92,7 @@ def _head(x, cfg: CNNConfig, outputs: int, prefix: str = ""):
 
 def build_cnn(cfg: CNNConfig, outputs: int, name: str = "cnn") -> keras.Model:
     """The study's CNN with ``outputs`` sigmoid units; the sigmoid stays float32 under mixed precision."""
-    inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
+    inputs = keras.Input((cfg.pixels, cfg.pixels, 3), name="pixels")
     logits = _head(_trunk(inputs, cfg), cfg, outputs)
     probs = layers.Activation("sigmoid", dtype="float32", name="probs")(logits)
     return keras.Model(inputs, probs, name=name)
@@ -116,6 +131,8 @@ def build_model(cfg: CNNConfig, outputs: int, name: str = "model") -> keras.Mode
         return build_cnn(cfg, outputs, name)
     if cfg.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {cfg.backbone!r}; choose from {', '.join(BACKBONES)}")
+    if cfg.pixels != cfg.img_size:
+        raise ValueError("a pretrained backbone works at the run's input size (no per-class --img-size)")
     inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
     x = layers.Dropout(0.2, name="drop_head")(pretrained_backbone(cfg)(inputs))
     logits = layers.Dense(outputs, name="logits")(x)
@@ -154,17 +171,28 @@ def logits_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
 
 
+def work_size(model: keras.Model) -> int:
+    """The side a study CNN's convolutions see (its own size when it resizes the bundle's pixels)."""
+    return int(model.get_layer("conv1a").input.shape[1])
+
+
 def fuse(models: list[keras.Model], cfg: CNNConfig, shared_trunk: bool, logits: bool = True) -> keras.Model:
     """One graph for a per-class ensemble: with ``shared_trunk`` the trunk runs once and the heads
-    after it; otherwise one branch per class. Same weights, same predictions."""
+    after it; otherwise one branch per class (each at its own size). Same weights, same predictions."""
+    from dataclasses import replace
+
     if cfg.pretrained:
         return _fuse_pretrained(models, cfg, shared_trunk, logits)
-    inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
-    features = _trunk(inputs, cfg) if shared_trunk else None
+    sizes = [work_size(m) for m in models]
+    if shared_trunk and len(set(sizes)) > 1:
+        raise ValueError("--fuse runs a shared trunk once, at one size, but the classes were trained at "
+                         f"{', '.join(map(str, sorted(set(sizes))))} px (export without --fuse)")
+    inputs = keras.Input((cfg.pixels, cfg.pixels, 3), name="pixels")
+    features = _trunk(inputs, replace(cfg, img_size=sizes[0])) if shared_trunk else None
     outs = []
-    for k in range(len(models)):
+    for k, size in enumerate(sizes):
         prefix = f"c{k}_"
-        feats = features if shared_trunk else _trunk(inputs, cfg, prefix)
+        feats = features if shared_trunk else _trunk(inputs, replace(cfg, img_size=size), prefix)
         outs.append(_head(feats, cfg, 1, prefix))
     out = layers.Concatenate(name="logits")(outs)
     if not logits:

@@ -173,7 +173,8 @@ def _finish_unit(run: Run, unit: str, model, ckpt: Path, state: dict, columns, c
         "val_map": state["best"], "seconds": round(state["seconds"], 2), "train_images": len(train.ids),
         "params": int(model.count_params()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "settings": {"epochs": cfg.epochs, "lr": cfg.lr, "loss": cfg.loss, "batch": cfg.batch,
-                     "patience": cfg.patience, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule},
+                     "patience": cfg.patience, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,
+                     "img_size": cfg.model.img_size},
         "history": state["history"],
     })
     shutil.rmtree(ckpt, ignore_errors=True)
@@ -276,8 +277,8 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
     else:
         after = None
 
-        def build(outputs: int, name: str):
-            return build_model(cfg.model, outputs, name)
+        def build(outputs: int, name: str, model_cfg=cfg.model):
+            return build_model(model_cfg, outputs, name)
 
     if cfg.arch == "multioutput":
         if only or stage != "all":
@@ -298,6 +299,7 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
         if cfg.trunk not in ("first-class", "multitask"):
             raise UserError(f"--trunk must be first-class or multitask, not {cfg.trunk!r}")
         first = cfg.classes[0]
+        first_cfg = cfg.for_class(first)
         trunk_unit = TRUNK if cfg.trunk == "multitask" else first
         heads_from = 0 if cfg.trunk == "multitask" else 1
         if stage == "trunk" or (stage == "all" and (not only or trunk_unit in only)):
@@ -305,8 +307,8 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
                 fit_unit(run, TRUNK, "shared trunk (all labels)", lambda: build(n, "trunk"), None,
                          cfg, train, val, strategy, cfg.seed)
             else:
-                fit_unit(run, first, f"class 1/{n} {first} (trunk + head)", lambda: build(1, first), [0],
-                         cfg.for_class(first), train, val, strategy, cfg.seed,
+                fit_unit(run, first, f"class 1/{n} {first} (trunk + head)",
+                         lambda: build(1, first, first_cfg.model), [0], first_cfg, train, val, strategy, cfg.seed,
                          after=lambda model: _freeze_trunk(model, cfg))
         if stage == "trunk":
             return
@@ -319,8 +321,10 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
         if only and name not in only:
             continue
 
-        def build_class(name=name):
-            model = build(1, name)
+        unit_cfg = cfg.for_class(name)
+
+        def build_class(name=name, model_cfg=unit_cfg.model):
+            model = build(1, name, model_cfg)
             if trunk is not None:
                 copy_trunk(trunk, model, freeze=True, names=cfg.model.trunk_layers)
             return model
@@ -328,7 +332,6 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
         kind = "head on frozen trunk" if cfg.arch == "shared" else "own CNN"
         if cfg.model.probe:
             kind = "head on the frozen pretrained trunk"
-        unit_cfg = cfg.for_class(name)
         fit_unit(run, name, f"class {k + 1}/{n} {name} ({kind})", build_class, [k], unit_cfg, train, val, strategy,
                  unit_cfg.seed + k, after=after and (lambda head, name=name: after(head, 1, name)))
 
@@ -347,7 +350,7 @@ def _probe(cfg: TrainConfig, train: SplitArrays, val: SplitArrays):
     print(f"pretrained {cfg.model.backbone} features of {len(train.ids) + len(val.ids)} images in "
           f"{time.time() - t0:.1f}s")
 
-    def build(outputs: int, name: str):
+    def build(outputs: int, name: str, model_cfg=cfg.model):  # every head reads the run's features
         return build_head(train_f.images.shape[1], outputs, name)
 
     def assemble(head, outputs: int, name: str):
@@ -412,8 +415,8 @@ def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays]:
     train_split = load_run_split(cfg, cfg.split)
     val_split = load_run_split(cfg, cfg.val_split)
     kwargs = {"difficult": cfg.difficult, "on_bad_image": cfg.on_bad_image}
-    return (load_arrays(train_split, cfg.model.img_size, **kwargs),
-            load_arrays(val_split, cfg.model.img_size, **kwargs))
+    return (load_arrays(train_split, cfg.model.pixels, **kwargs),
+            load_arrays(val_split, cfg.model.pixels, **kwargs))
 
 
 def _configure_keras(cfg: TrainConfig) -> None:
