@@ -112,13 +112,20 @@ def test_multioutput_and_independent_with_the_pretrained_backbone(cache_env, syn
     assert result.exit_code == 2
 
 
-def test_finetune_last_blocks(cache_env, synth_root, tmp_path):
+def test_finetune_last_blocks_on_cached_activations(cache_env, synth_root, tmp_path):
     from toolkit.models import CNNConfig, pretrained_backbone
     from toolkit.run import Run
 
     run = Run(_train(synth_root, tmp_path / "ft", "multioutput", "--finetune-blocks", "1", "--epochs", "1"))
     tuned = run.load_models()[0].get_layer("efficientnet_lite0")
     start = pretrained_backbone(CNNConfig(img_size=64, backbone="efficientnet-lite0"))
-    for name, changed in (("block15_project_conv", True), ("block3_project_conv", False), ("stem_conv", False)):
-        same = np.array_equal(tuned.get_layer(name).get_weights()[0], start.get_layer(name).get_weights()[0])
+    for name, changed in (("block15_project_conv", True), ("head_conv", True), ("block3_project_conv", False),
+                          ("stem_conv", False), ("block15_project_bn", False)):  # batch norms: inference mode
+        same = all(np.array_equal(a, b) for a, b in zip(tuned.get_layer(name).get_weights(),
+                                                        start.get_layer(name).get_weights()))
         assert same != changed, name
+    assert "activations before the last 1 blocks" in (run.path / "train.log").read_text()
+    # the saved full model is what the cached prefix and the trained tail computed: its val mAP is the record's
+    record = run.record("model")
+    metrics = __import__("json").loads((run.path / "metrics.json").read_text())
+    assert abs(metrics["mAP_area"] - record["val_map"]) < 1e-4

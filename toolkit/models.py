@@ -35,13 +35,13 @@ class CNNConfig:
     fine-tuned."""
 
     img_size: int = 100  # the size the network works at
-    input_size: int = 0  # the pixels it takes, when other than img_size (0): resized in the graph
     conv1: int = 32
     conv2: int = 64
     dense: int = 512
     backbone: str = "study"
     freeze_backbone: bool = True
     finetune_blocks: int = 0  # pretrained: train the last N of the 16 blocks (and the head conv)
+    input_size: int = 0  # the pixels it takes, when other than img_size (0): resized in the graph
 
     @property
     def pixels(self) -> int:
@@ -53,9 +53,10 @@ class CNNConfig:
         return self.backbone != "study"
 
     @property
-    def probe(self) -> bool:
-        """Frozen pretrained trunk: heads can train on features computed once."""
-        return self.pretrained and self.freeze_backbone and not self.finetune_blocks
+    def cached_trunk(self) -> bool:
+        """Pretrained with a frozen start: what is frozen runs once per image and what trains (the
+        head, or the last blocks and the head) trains on its cached output."""
+        return self.pretrained and self.freeze_backbone
 
     @property
     def trunk_layers(self) -> tuple[str, ...]:
@@ -117,12 +118,51 @@ def pretrained_backbone(cfg: CNNConfig) -> keras.Model:
     return backbone
 
 
-def build_head(features: int, outputs: int, name: str = "head") -> keras.Model:
-    """Dropout and Dense on pooled features: what a linear probe trains (names as in the full model)."""
-    inputs = keras.Input((features,), name="features")
-    x = layers.Dropout(0.2, name="drop_head")(inputs)
+def pretrained_prefix(cfg: CNNConfig) -> tuple[keras.Model, keras.Model]:
+    """(frozen prefix, the backbone it was cut from): pixels -> pooled features (a linear probe), or
+    -> the activation entering the first of the ``finetune_blocks`` last blocks."""
+    from dataclasses import replace
+
+    from toolkit.backbones.efficientnet_lite import BLOCKS, block_input
+
+    backbone = pretrained_backbone(replace(cfg, finetune_blocks=0, freeze_backbone=True))
+    if not cfg.finetune_blocks:
+        return backbone, backbone
+    return keras.Model(backbone.input, block_input(backbone, BLOCKS - cfg.finetune_blocks), name="prefix"), backbone
+
+
+def build_head(cfg: CNNConfig, shape: tuple[int, ...], outputs: int, name: str = "head",
+               source: keras.Model | None = None) -> keras.Model:
+    """What trains on a cached prefix (layer names as in the full model, so weights copy by name):
+    Dropout and Dense on pooled features; with ``finetune_blocks`` first a random horizontal flip of
+    the activation map (the augmentation left), then the last blocks and head conv, initialized from
+    ``source``, their batch norms kept in inference mode (small batches, small data)."""
+    from toolkit.backbones.efficientnet_lite import BLOCKS, efficientnet_lite0_tail
+
+    inputs = keras.Input(shape, name="features")
+    x = inputs
+    if cfg.finetune_blocks:
+        x = layers.RandomFlip("horizontal", seed=0, name="flip")(x)
+        x = efficientnet_lite0_tail(x, BLOCKS - cfg.finetune_blocks)
+    x = layers.Dropout(0.2, name="drop_head")(x)
     logits = layers.Dense(outputs, name="logits")(x)
-    return keras.Model(inputs, layers.Activation("sigmoid", dtype="float32", name="probs")(logits), name=name)
+    head = keras.Model(inputs, layers.Activation("sigmoid", dtype="float32", name="probs")(logits), name=name)
+    for layer in head.layers:
+        if layer.weights and layer.name != "logits":
+            layer.set_weights(source.get_layer(layer.name).get_weights())
+            layer.trainable = not isinstance(layer, layers.BatchNormalization)
+    return head
+
+
+def assemble(head: keras.Model, cfg: CNNConfig, outputs: int, name: str) -> keras.Model:
+    """The full model (pixels in) of a head trained on a cached prefix: the head's weights copied by name."""
+    full = build_model(cfg, outputs, name)
+    backbone = full.get_layer(BACKBONE_LAYER)
+    for layer in head.layers:
+        if layer.weights:
+            target = full.get_layer(layer.name) if layer.name == "logits" else backbone.get_layer(layer.name)
+            target.set_weights(layer.get_weights())
+    return full
 
 
 def build_model(cfg: CNNConfig, outputs: int, name: str = "model") -> keras.Model:

@@ -22,7 +22,15 @@ from toolkit.data.pipeline import SplitArrays, load_arrays, make_dataset
 from toolkit.data.voc import load_split
 from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, mean_ap, summarize
-from toolkit.models import ARCHITECTURES, build_head, build_model, copy_trunk, pretrained_backbone
+from toolkit.models import (
+    ARCHITECTURES,
+    BACKBONE_LAYER,
+    assemble,
+    build_head,
+    build_model,
+    copy_trunk,
+    pretrained_prefix,
+)
 from toolkit.run import MULTI, TRUNK, Run
 
 log = logging.getLogger("mledge.train")
@@ -51,7 +59,12 @@ def _strategy(cfg: TrainConfig):
 
 
 def _predict(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    out = [np.asarray(model(images[i : i + batch].astype(np.float32), training=False), dtype=np.float32)
+    """Inference in batches through one traced graph (several times faster than eager calls on a CPU)."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *images.shape[1:]], tf.float32)
+    forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    out = [np.asarray(forward(images[i : i + batch].astype(np.float32)), dtype=np.float32)
            for i in range(0, len(images), batch)]
     return np.concatenate(out)
 
@@ -152,7 +165,7 @@ def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, 
             model.compile(optimizer=_optimizer(cfg, len(train.ids)), loss=make_loss(cfg.loss, labels, mask))
             print(f"{title}: training")
     if state["epoch"] < cfg.epochs and not state.get("stopped"):
-        augment = cfg.augment if train.images.ndim == 4 else None  # a linear probe trains on features
+        augment = None if cfg.model.cached_trunk else cfg.augment  # heads on a cache see no pixels
         data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=augment,
                             columns=columns)
         model.fit(data, epochs=cfg.epochs, initial_epoch=state["epoch"], shuffle=False,
@@ -224,7 +237,8 @@ def fit_unit_multiworker(run: Run, unit: str, title: str, build, columns, cfg: T
             print(f"{title}: training on {strategy.num_replicas_in_sync} replicas")
     loss_fn, optimizer = model.loss, model.optimizer
     steps = -(-len(train.ids) // cfg.batch)
-    data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=cfg.augment,
+    augment = None if cfg.model.cached_trunk else cfg.augment
+    data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=augment,
                         columns=columns).repeat()
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -272,8 +286,11 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
     training so a job array can train the trunk once and the heads in parallel."""
     strategy = _strategy(cfg)
     n = len(cfg.classes)
-    if cfg.model.probe:  # frozen pretrained trunk: features once, then every head trains on them
-        train, val, build, after = _probe(cfg, train, val)
+    if cfg.arch == "shared" and cfg.model.pretrained and (cfg.model.finetune_blocks or not cfg.model.freeze_backbone):
+        raise UserError("shared keeps one frozen pretrained trunk for every class; to fine-tune the backbone use "
+                        "--arch multioutput (or independent)")
+    if cfg.model.cached_trunk:  # a frozen pretrained start runs once; every head trains on its output
+        train, val, build, after = _cached_trunk(cfg, train, val)
     else:
         after = None
 
@@ -330,40 +347,43 @@ def _train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArray
             return model
 
         kind = "head on frozen trunk" if cfg.arch == "shared" else "own CNN"
-        if cfg.model.probe:
+        if cfg.model.cached_trunk:
             kind = "head on the frozen pretrained trunk"
         fit_unit(run, name, f"class {k + 1}/{n} {name} ({kind})", build_class, [k], unit_cfg, train, val, strategy,
                  unit_cfg.seed + k, after=after and (lambda head, name=name: after(head, 1, name)))
 
 
-def _probe(cfg: TrainConfig, train: SplitArrays, val: SplitArrays):
-    """A frozen pretrained trunk computes each image's features once; the heads train on those (fast,
-    no augmentation), and each trained head is put back on the trunk as a full model to save."""
-    backbone = pretrained_backbone(cfg.model)
+def _cached_trunk(cfg: TrainConfig, train: SplitArrays, val: SplitArrays):
+    """The frozen start of a pretrained backbone runs once per image; the heads (with the last blocks
+    when fine-tuning) train on its cached output, and each trained head is put back on the backbone
+    as a full model to save. Pixel augmentation is lost; a fine-tuned tail flips the activation maps."""
+    prefix, backbone = pretrained_prefix(cfg.model)
     t0 = time.time()
 
-    def features(arrays: SplitArrays) -> SplitArrays:
-        return SplitArrays(arrays.ids, _predict(backbone, arrays.images, batch=32), arrays.labels, arrays.mask)
+    def cached(arrays: SplitArrays) -> SplitArrays:
+        return SplitArrays(arrays.ids, _predict(prefix, arrays.images, batch=32), arrays.labels, arrays.mask)
 
-    train_f, val_f = features(train), features(val)
-    log.info("features of %d images in %.1fs", len(train.ids) + len(val.ids), time.time() - t0)
-    print(f"pretrained {cfg.model.backbone} features of {len(train.ids) + len(val.ids)} images in "
+    train_f, val_f = cached(train), cached(val)
+    blocks = cfg.model.finetune_blocks
+    what = f"activations before the last {blocks} blocks" if blocks else "features"
+    log.info("%s of %d images in %.1fs", what, len(train.ids) + len(val.ids), time.time() - t0)
+    print(f"pretrained {cfg.model.backbone} {what} of {len(train.ids) + len(val.ids)} images in "
           f"{time.time() - t0:.1f}s")
 
-    def build(outputs: int, name: str, model_cfg=cfg.model):  # every head reads the run's features
-        return build_head(train_f.images.shape[1], outputs, name)
+    def build(outputs: int, name: str, model_cfg=cfg.model):  # every head reads the run's cache
+        return build_head(cfg.model, train_f.images.shape[1:], outputs, name, source=backbone)
 
-    def assemble(head, outputs: int, name: str):
-        full = build_model(cfg.model, outputs, name)
-        full.get_layer("logits").set_weights(head.get_layer("logits").get_weights())
-        return full
-
-    return train_f, val_f, build, assemble
+    return train_f, val_f, build, lambda head, outputs, name: assemble(head, cfg.model, outputs, name)
 
 
 def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.ndarray:
     """Sigmoid scores (N, C) of a finished run on uint8 images."""
     models = models if models is not None else run.load_models()
+    cfg = run.config()
+    if cfg.arch == "shared" and cfg.model.pretrained:  # one frozen trunk for all: run it once, then each head
+        features = _predict(models[0].get_layer(BACKBONE_LAYER), images)
+        kernel, bias = (np.concatenate(w, axis=-1) for w in zip(*(m.get_layer("logits").get_weights() for m in models)))
+        return (1 / (1 + np.exp(-(features @ kernel + bias)))).astype(np.float32)
     return np.concatenate([_predict(m, images) for m in models], axis=1)
 
 

@@ -14,13 +14,14 @@ import numpy as np
 MEAN, STD = 127.0, 128.0
 INPUT_SIZE = 224
 FEATURES = 1280
+BLOCKS = 16
 # (repeats, kernel, stride, expansion, input filters, output filters): efficientnet_lite_builder.py
 STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
           (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320))
 
 
 def _blocks():
-    """(kernel, stride, expansion, in, out) for each of the 16 MBConv blocks."""
+    """(kernel, stride, expansion, in, out) for each of the BLOCKS (16) MBConv blocks."""
     for repeats, kernel, stride, expand, c_in, c_out in STAGES:
         yield kernel, stride, expand, c_in, c_out
         for _ in range(repeats - 1):
@@ -33,14 +34,24 @@ def _bn(name: str):
     return layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=name)
 
 
-def efficientnet_lite0_features(x, prefix: str = ""):
-    """Pixels in [0, 255] -> the (7x7 at 224) x 1280 feature map."""
+def block_input(model, index: int):
+    """The tensor entering block ``index`` of a built backbone: where a frozen prefix may be cut."""
+    return model.get_layer(f"block{index}_expand_conv" if index else "block0_dwconv").input
+
+
+def efficientnet_lite0_features(x, prefix: str = "", first_block: int = 0):
+    """Pixels in [0, 255] -> the (7x7 at 224) x 1280 feature map. With ``first_block`` > 0, ``x`` is
+    the activation entering that block and only the rest of the network is built (same layer names,
+    so weights copy by name between a tail and the whole backbone)."""
     from keras import layers
 
-    x = layers.Rescaling(1 / STD, offset=-MEAN / STD, name=f"{prefix}normalize")(x)
-    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name=f"{prefix}stem_conv")(x)
-    x = layers.ReLU(6.0, name=f"{prefix}stem_relu")(_bn(f"{prefix}stem_bn")(x))
+    if first_block == 0:
+        x = layers.Rescaling(1 / STD, offset=-MEAN / STD, name=f"{prefix}normalize")(x)
+        x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name=f"{prefix}stem_conv")(x)
+        x = layers.ReLU(6.0, name=f"{prefix}stem_relu")(_bn(f"{prefix}stem_bn")(x))
     for i, (kernel, stride, expand, c_in, c_out) in enumerate(_blocks()):
+        if i < first_block:
+            continue
         p = f"{prefix}block{i}_"
         inputs = x
         if expand != 1:
@@ -66,6 +77,13 @@ def efficientnet_lite0(input_size: int = INPUT_SIZE, imagenet_head: bool = False
     if imagenet_head:
         x = layers.Dense(1000, name="imagenet_logits")(x)
     return keras.Model(inputs, x, name="efficientnet_lite0")
+
+
+def efficientnet_lite0_tail(x, first_block: int):
+    """Blocks ``first_block``.. and the head conv on the activation ``x`` entering that block, pooled."""
+    from keras import layers
+
+    return layers.GlobalAveragePooling2D(name="pool")(efficientnet_lite0_features(x, first_block=first_block))
 
 
 # Keras layer (without block prefix) -> PyTorch module
