@@ -1,5 +1,7 @@
-"""make bench-pretrained: EfficientNet-Lite0 (ImageNet weights, frozen: a linear probe on features
-computed once) for multioutput and shared, trained on `train`, evaluated on `val`, at 224x224.
+"""make bench-pretrained: EfficientNet-Lite0 (ImageNet weights) for multioutput and shared, trained on
+`train`, evaluated on `val`, at 320x320 (VOC's objects are often small; 224 gives about 2 points less).
+multioutput fine-tunes the last 2 blocks on activations cached once; shared is a linear probe (one
+frozen trunk for the 20 heads, fused into one file).
 
 Prints val mAP (both definitions) float and int8, bundle bytes, edge latency per image at 1 thread
 and training wall time. Imports the weights first if the cache has none (needs the pretrained extra).
@@ -18,8 +20,12 @@ from benchmarks.common import ENV, MLEDGE, ensure_bundle, ensure_run, mledge  # 
 from edge.table import format_rows  # noqa: E402
 from toolkit.backbones.weights import weights_path  # noqa: E402
 
-RUNS = {"lite0-multioutput": "multioutput", "lite0-shared": "shared"}
-TRAIN = ["--backbone", "efficientnet-lite0", "--epochs", "60", "--patience", "10", "--lr", "1e-3"]
+BACKBONE = ["--backbone", "efficientnet-lite0", "--img-size", "320"]
+RUNS = {  # run name -> (architecture, training options)
+    "lite0-320-multioutput-ft2": ("multioutput", [*BACKBONE, "--finetune-blocks", "2", "--epochs", "20",
+                                                  "--patience", "8", "--lr", "3e-4", "--schedule", "cosine"]),
+    "lite0-320-shared": ("shared", [*BACKBONE, "--epochs", "60", "--patience", "10", "--lr", "1e-3"]),
+}
 
 
 def main(root: str, work: str) -> None:
@@ -27,9 +33,9 @@ def main(root: str, work: str) -> None:
     if not weights_path().is_file():
         mledge("weights", "import", "efficientnet-lite0")
     rows = []
-    for name, arch in RUNS.items():
+    for name, (arch, train) in RUNS.items():
         run = work_dir / name
-        ensure_run(run, root, ["--arch", arch, *TRAIN])
+        ensure_run(run, root, ["--arch", arch, *train])
         metrics = json.loads((run / "metrics.json").read_text())
         fuse = ["--fuse"] if arch == "shared" else []
         bundles = {q: ensure_bundle(work_dir / "bundles" / f"{name}-{q}", run, ["--quant", q, *fuse])
@@ -48,8 +54,8 @@ def main(root: str, work: str) -> None:
                 "ms_per_image_1thr": round(t["e2e_ms"]["p50"], 2) if t.get("status") == "ok" else None,
                 "train_s": metrics["train_seconds"],
             })
-    print("\nEfficientNet-Lite0 (ImageNet, frozen) on VOC 2007 (shared copy): train on 'train', evaluate on 'val'; "
-          "224x224; ms = end to end (decode + preprocess + invoke) median, 1 thread")
+    print("\nEfficientNet-Lite0 (ImageNet) on VOC 2007 (shared copy): train on 'train', evaluate on 'val'; "
+          "320x320; ms = end to end (decode + preprocess + invoke) median, 1 thread")
     print(format_rows(rows))
 
 

@@ -126,9 +126,12 @@ def data_fetch(name: str, dest: str, timeout: float, mirror: str | None) -> None
               help="study: the study's CNN from scratch; efficientnet-lite0: ImageNet-pretrained (import its "
               "weights once: mledge weights import efficientnet-lite0).")
 @click.option("--freeze-backbone/--train-backbone", default=True, show_default=True,
-              help="Pretrained backbone: frozen (heads train on features computed once) or trained whole.")
+              help="Pretrained backbone: its frozen part runs once per image and what trains reads that cache "
+              "(fast, no pixel augmentation); --train-backbone runs the whole network on augmented images "
+              "every step (slow on a CPU) and trains all of it, or its last --finetune-blocks.")
 @click.option("--finetune-blocks", default=0, show_default=True,
-              help="Pretrained backbone: fine-tune its last N of 16 blocks and head conv (images, augmented).")
+              help="Pretrained backbone: also train its last N of 16 blocks and the head conv (batch norms "
+              "frozen; with a frozen backbone, on cached activations with random flips of the maps).")
 @click.option("--widths", default="32,64,512", show_default=True,
               help="Conv block 1, conv block 2 and dense widths (small ones for tests).")
 @click.option("--batch", default=32, show_default=True, help="Batch size.")

@@ -225,8 +225,7 @@ def fuse(models: list[keras.Model], cfg: CNNConfig, shared_trunk: bool, logits: 
         return _fuse_pretrained(models, cfg, shared_trunk, logits)
     sizes = [work_size(m) for m in models]
     if shared_trunk and len(set(sizes)) > 1:
-        raise ValueError("--fuse runs a shared trunk once, at one size, but the classes were trained at "
-                         f"{', '.join(map(str, sorted(set(sizes))))} px (export without --fuse)")
+        raise ValueError(f"a shared trunk runs once, at one size; these classes work at {sorted(set(sizes))}")
     inputs = keras.Input((cfg.pixels, cfg.pixels, 3), name="pixels")
     features = _trunk(inputs, replace(cfg, img_size=sizes[0])) if shared_trunk else None
     outs = []
