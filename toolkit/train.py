@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from edge.predictor import sigmoid
 from toolkit.atomic import save_model_atomic, write_atomic, write_json
 from toolkit.config import TrainConfig
 from toolkit.data.pipeline import SplitArrays, load_arrays, make_dataset
@@ -383,7 +384,7 @@ def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.
     if cfg.arch == "shared" and cfg.model.pretrained:  # one frozen trunk for all: run it once, then each head
         features = _predict(models[0].get_layer(BACKBONE_LAYER), images)
         kernel, bias = (np.concatenate(w, axis=-1) for w in zip(*(m.get_layer("logits").get_weights() for m in models)))
-        return (1 / (1 + np.exp(-(features @ kernel + bias)))).astype(np.float32)
+        return sigmoid(features @ kernel + bias).astype(np.float32)
     return np.concatenate([_predict(m, images) for m in models], axis=1)
 
 
