@@ -64,7 +64,7 @@ def _predict(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     import tensorflow as tf
 
     spec = tf.TensorSpec([None, *images.shape[1:]], tf.float32)
-    forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    forward = tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
     out = [np.asarray(forward(images[i : i + batch].astype(np.float32)), dtype=np.float32)
            for i in range(0, len(images), batch)]
     return np.concatenate(out)
