@@ -15,7 +15,7 @@ fuse trunks and heads across files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 from keras import layers
@@ -121,8 +121,6 @@ def pretrained_backbone(cfg: CNNConfig) -> keras.Model:
 def pretrained_prefix(cfg: CNNConfig) -> tuple[keras.Model, keras.Model]:
     """(frozen prefix, the backbone it was cut from): pixels -> pooled features (a linear probe), or
     -> the activation entering the first of the ``finetune_blocks`` last blocks."""
-    from dataclasses import replace
-
     from toolkit.backbones.efficientnet_lite import BLOCKS, block_input
 
     backbone = pretrained_backbone(replace(cfg, finetune_blocks=0, freeze_backbone=True))
@@ -131,8 +129,7 @@ def pretrained_prefix(cfg: CNNConfig) -> tuple[keras.Model, keras.Model]:
     return keras.Model(backbone.input, block_input(backbone, BLOCKS - cfg.finetune_blocks), name="prefix"), backbone
 
 
-def build_head(cfg: CNNConfig, shape: tuple[int, ...], outputs: int, name: str = "head",
-               source: keras.Model | None = None) -> keras.Model:
+def build_head(cfg: CNNConfig, shape: tuple[int, ...], outputs: int, name: str, source: keras.Model) -> keras.Model:
     """What trains on a cached prefix (layer names as in the full model, so weights copy by name):
     Dropout and Dense on pooled features; with ``finetune_blocks`` first a random horizontal flip of
     the activation map (the augmentation left), then the last blocks and head conv, initialized from
@@ -219,8 +216,6 @@ def work_size(model: keras.Model) -> int:
 def fuse(models: list[keras.Model], cfg: CNNConfig, shared_trunk: bool, logits: bool = True) -> keras.Model:
     """One graph for a per-class ensemble: with ``shared_trunk`` the trunk runs once and the heads
     after it; otherwise one branch per class (each at its own size). Same weights, same predictions."""
-    from dataclasses import replace
-
     if cfg.pretrained:
         return _fuse_pretrained(models, cfg, shared_trunk, logits)
     sizes = [work_size(m) for m in models]
