@@ -138,6 +138,12 @@ def _optimizer(cfg: TrainConfig, images: int):
     return keras.optimizers.Adam(lr)
 
 
+def _training_data(train: SplitArrays, cfg: TrainConfig, seed: int, columns):
+    """Shuffled, augmented batches; heads that train on a cached pretrained trunk see no pixels to augment."""
+    augment = None if cfg.model.cached_trunk else cfg.augment
+    return make_dataset(train, cfg.batch, training=True, seed=seed, augment=augment, columns=columns)
+
+
 def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, cfg: TrainConfig,
              train: SplitArrays, val: SplitArrays, strategy, seed: int, after=None) -> None:
     """Train one model file to completion (or continue it); skip it when already finished."""
@@ -166,9 +172,7 @@ def fit_unit(run: Run, unit: str, title: str, build, columns: list[int] | None, 
             model.compile(optimizer=_optimizer(cfg, len(train.ids)), loss=make_loss(cfg.loss, labels, mask))
             print(f"{title}: training")
     if state["epoch"] < cfg.epochs and not state.get("stopped"):
-        augment = None if cfg.model.cached_trunk else cfg.augment  # heads on a cache see no pixels
-        data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=augment,
-                            columns=columns)
+        data = _training_data(train, cfg, seed + state["epoch"], columns)
         model.fit(data, epochs=cfg.epochs, initial_epoch=state["epoch"], shuffle=False,
                   verbose=1 if sys.stdout.isatty() else 2,
                   callbacks=[_EpochEnd(ckpt, state, val, columns, cfg.patience)])
@@ -238,9 +242,7 @@ def fit_unit_multiworker(run: Run, unit: str, title: str, build, columns, cfg: T
             print(f"{title}: training on {strategy.num_replicas_in_sync} replicas")
     loss_fn, optimizer = model.loss, model.optimizer
     steps = -(-len(train.ids) // cfg.batch)
-    augment = None if cfg.model.cached_trunk else cfg.augment
-    data = make_dataset(train, cfg.batch, training=True, seed=seed + state["epoch"], augment=augment,
-                        columns=columns).repeat()
+    data = _training_data(train, cfg, seed + state["epoch"], columns).repeat()
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     iterator = iter(strategy.experimental_distribute_dataset(data.with_options(options)))
