@@ -70,7 +70,10 @@ if [ ! -d "$ARM/site-tflite/tflite_runtime" ]; then
   "$PIP" install -q --target "$ARM/site-tflite" "${WHEELS[@]}" "tflite-runtime==2.14.0" "numpy<2" pillow pytest click
 fi
 # tflite-runtime 2.14 for this x86 host too: ARM is compared with the host under the same runtime.
+# The directory is used on its own (with its numpy 1.26), so pip's check against the training venv's
+# numpy-2 packages would only print false conflicts.
 if [ ! -d "$ARM/site-tflite-x86/tflite_runtime" ]; then
-  "$PIP" install -q --target "$ARM/site-tflite-x86" --only-binary=:all: "tflite-runtime==2.14.0" "numpy<2"
+  "$PIP" install -q --no-warn-conflicts --target "$ARM/site-tflite-x86" --only-binary=:all: \
+    "tflite-runtime==2.14.0" "numpy<2"
 fi
 echo "aarch64 sysroot ready in $SYSROOT"
