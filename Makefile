@@ -75,8 +75,10 @@ lint: install
 	$(BIN)/ruff check toolkit export edge tests examples
 
 # Benchmarks on real photos (numbers, not tests): make bench-train VOC_ROOT=../shared/data/voc2007/VOCdevkit
+# TRAIN_RUNS: recipe names from benchmarks/bench_train.py, comma-separated, or "all" (default: the study's,
+# the best and the two ensembles).
 bench-train: install
-	$(BIN)/python benchmarks/bench_train.py $(VOC_ROOT) $(BENCH_DIR)
+	$(BIN)/python benchmarks/bench_train.py $(VOC_ROOT) $(BENCH_DIR) $(TRAIN_RUNS)
 
 bench-export: install
 	$(BIN)/python benchmarks/bench_export.py $(VOC_ROOT) $(BENCH_DIR)
