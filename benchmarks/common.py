@@ -32,6 +32,10 @@ def ensure_run(run: Path, root: str, args: list[str]) -> None:
 
 
 def ensure_bundle(bundle: Path, run: Path, args: list[str]) -> dict:
-    if not (bundle / "manifest.json").is_file():
-        mledge("export", str(run), "--out", str(bundle), *args)
-    return json.loads((bundle / "manifest.json").read_text())
+    """Export RUN into BUNDLE unless BUNDLE already holds this run's export (a better run found since
+    replaces it: bench-edge reads the bundles by name)."""
+    manifest = bundle / "manifest.json"
+    exists = manifest.is_file()
+    if not exists or Path(json.loads(manifest.read_text())["run"]).resolve() != run.resolve():
+        mledge("export", str(run), "--out", str(bundle), *args, *(["--force"] if exists else []))
+    return json.loads(manifest.read_text())
