@@ -62,7 +62,10 @@ done
 
 PLATFORMS=(--platform manylinux2014_aarch64)
 for n in $(seq 17 41); do PLATFORMS+=(--platform "manylinux_2_${n}_aarch64"); done
-WHEELS=(--only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 "${PLATFORMS[@]}")
+# Each --target directory is used on its own, so pip's check against this venv's packages (numpy 2)
+# would only print false conflicts: --no-warn-conflicts.
+WHEELS=(--no-warn-conflicts --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311
+        "${PLATFORMS[@]}")
 if [ ! -d "$ARM/site-litert/ai_edge_litert" ]; then
   "$PIP" install -q --target "$ARM/site-litert" "${WHEELS[@]}" ai-edge-litert numpy pillow pytest click
 fi
@@ -70,8 +73,6 @@ if [ ! -d "$ARM/site-tflite/tflite_runtime" ]; then
   "$PIP" install -q --target "$ARM/site-tflite" "${WHEELS[@]}" "tflite-runtime==2.14.0" "numpy<2" pillow pytest click
 fi
 # tflite-runtime 2.14 for this x86 host too: ARM is compared with the host under the same runtime.
-# The directory is used on its own (with its numpy 1.26), so pip's check against the training venv's
-# numpy-2 packages would only print false conflicts.
 if [ ! -d "$ARM/site-tflite-x86/tflite_runtime" ]; then
   "$PIP" install -q --no-warn-conflicts --target "$ARM/site-tflite-x86" --only-binary=:all: \
     "tflite-runtime==2.14.0" "numpy<2"
