@@ -3,8 +3,8 @@
 Trains on the `train` split, selects epochs and thresholds on `val`, and prints val mAP (both
 definitions), CF1, OF1, epochs, wall time and images/s. Finished runs are reused, interrupted
 ones resumed: ``python benchmarks/bench_train.py VOC_ROOT WORK_DIR [NAME,...|all]``. By default it
-runs the study's recipe, the best one found and the two ensembles at a few epochs per class (3 to
-4 h on 2 CPU cores); the other recipes are the steps between, kept so every README figure can be rerun.
+runs the study's recipe, the best one found and the two ensembles at a few epochs per class (about
+3 h on 2 CPU cores); the other recipes are the steps between, kept so every README figure can be rerun.
 """
 
 from __future__ import annotations
