@@ -1,1 +1,1 @@
-"""Keras run -> TFLite (LiteRT) bundle, in four quantization modes."""
+"""Keras run -> TFLite (LiteRT) bundle, in five quantization modes."""

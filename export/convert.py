@@ -90,7 +90,7 @@ def _convert(model, quant: str, calibration: np.ndarray | None, workdir: Path) -
     mode = QUANT_MODES[quant]
     mode.configure(converter, representative_dataset(calibration) if mode.needs_calibration else None)
     try:
-        return converter.convert()
+        return mode.convert(converter)
     finally:
         shutil.rmtree(saved, ignore_errors=True)
 

@@ -4,7 +4,7 @@ describes the files, int8 takes raw uint8 pixels, and a broken RUN leaves no bun
 Tolerances on max |Keras - interpreter| probability:
 - float32 1e-5: the same float graph, only op order differs.
 - float16 1e-2: weights rounded to 11-bit mantissas (relative error 5e-4) through 6 layers.
-- dynamic 0.02 and int8 0.05: 256 levels per tensor (int8 weights; int8 also quantizes every activation
+- dynamic 0.02 and int8 (both modes) 0.05: 256 levels per tensor (int8 weights; int8 also quantizes every activation
   over its calibrated range). Logit errors of a few quantization steps, through the sigmoid's slope of at
   most 1/4, stay far below these bounds (measured here: about 1e-3 and 1e-2), which still catch a wrong
   scale, zero point or input range (those give errors of 0.1 to 0.5).
@@ -29,7 +29,7 @@ from toolkit.errors import UserError
 from toolkit.run import Run
 from toolkit.train import predict_run
 
-TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.02, "int8": 0.05}
+TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.02, "int8": 0.05, "int8-float-last": 0.05}
 FEW = ["aeroplane", "car", "person"]  # per-class runs export one file per class: three keep this fast
 
 
@@ -67,6 +67,28 @@ def test_every_architecture_and_mode(runs, val_images, tmp_path, arch, quant):
     diff = np.abs(got - keras_probs(runs[arch], val_images)).max()
     assert diff <= TOLERANCE[quant], f"{arch}/{quant}: max |dprob| {diff}"
     assert manifest["evaluation"]["max_abs_prob_diff"] == pytest.approx(diff, abs=1e-6)
+
+
+def test_cli_offers_every_mode():
+    from export.quantize import QUANT_MODES
+
+    quant = next(p for p in main.commands["export"].params if p.name == "quant")
+    assert list(quant.type.choices) == list(QUANT_MODES)
+
+
+def test_int8_float_last_keeps_only_the_logits_layer_in_float(runs, tmp_path):
+    """The logits kernel (20 x Dense units) is int8 under int8 and float32 under int8-float-last;
+    the convolutions' kernels are int8 under both."""
+    def kernels(quant):
+        export_run(runs["multioutput"], tmp_path / quant, ExportOptions(quant=quant, calib_images=20))
+        details = Predictor(tmp_path / quant).files[0].interpreter.get_tensor_details()
+        return {tuple(d["shape"]): np.dtype(d["dtype"]) for d in details if len(d["shape"]) in (2, 4)}
+
+    cfg = Run(runs["multioutput"]).config()
+    logits_kernel, conv_kernel = (len(cfg.classes), cfg.model.dense), (cfg.model.conv2, 3, 3, cfg.model.conv2)
+    assert kernels("int8")[logits_kernel] == np.int8
+    mixed = kernels("int8-float-last")
+    assert mixed[logits_kernel] == np.float32 and mixed[conv_kernel] == np.int8
 
 
 @pytest.mark.parametrize("arch", ["independent", "shared"])

@@ -42,7 +42,7 @@ def main() -> None:
     """multilabel-edge: multi-label image classification from Keras training to the edge.
 
     Train the study's three architectures (20 independent CNNs, a shared trunk with 20 heads, one
-    multi-output CNN) on a VOC-layout dataset, export them to TFLite bundles in four quantizations,
+    multi-output CNN) on a VOC-layout dataset, export them to TFLite bundles in five quantizations,
     and compare them side by side on the device that will run them.
     """
 
@@ -242,9 +242,11 @@ def compare(runs, fmt):
 
 @main.command("export")
 @click.argument("run", type=click.Path(file_okay=False))
-@click.option("--quant", type=click.Choice(["float32", "float16", "dynamic", "int8"]), default="float32",
-              show_default=True, help="float32; float16 weights; dynamic (int8 weights); int8 (full integer, "
-              "uint8 input, calibrated on training images).")
+@click.option("--quant", type=click.Choice(["float32", "float16", "dynamic", "int8", "int8-float-last"]),
+              default="float32", show_default=True,  # export.quantize.QUANT_MODES (not imported: edge installs lack TF)
+              help="float32; float16 weights; dynamic (int8 weights); int8 (full integer, uint8 input); "
+              "int8-float-last (int8 but the logits layer in float: keeps a wide-logit model's mAP; float input). "
+              "int8 modes calibrate on training images (see export/quantize.py).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
 @click.option("--calib-split", default="train", show_default=True, help="int8: split the calibration images come from.")
 @click.option("--calib-images", default=300, show_default=True, help="int8: number of calibration images.")

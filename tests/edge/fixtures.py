@@ -23,6 +23,7 @@ BUNDLES = {  # name -> (run, quant, fuse)
     "multioutput-int8": ("multioutput", "int8", False),
     "multioutput-float16": ("multioutput", "float16", False),
     "multioutput-dynamic": ("multioutput", "dynamic", False),
+    "multioutput-int8-float-last": ("multioutput", "int8-float-last", False),
     "independent-float32": ("independent", "float32", False),
     "independent-int8": ("independent", "int8", False),
     "shared-int8-fused": ("shared", "int8", True),

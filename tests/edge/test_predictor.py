@@ -11,11 +11,11 @@ import pytest
 
 from edge import BundleError, Predictor
 
-TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.02, "int8": 0.05}
+TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.02, "int8": 0.05, "int8-float-last": 0.05}
 CASES = {
     "multioutput-float32": "multioutput", "multioutput-float16": "multioutput", "multioutput-dynamic": "multioutput",
-    "multioutput-int8": "multioutput", "independent-float32": "independent", "independent-int8": "independent",
-    "shared-int8-fused": "shared",
+    "multioutput-int8": "multioutput", "multioutput-int8-float-last": "multioutput",
+    "independent-float32": "independent", "independent-int8": "independent", "shared-int8-fused": "shared",
 }
 
 
