@@ -19,8 +19,9 @@ from benchmarks.common import ENV, MLEDGE  # noqa: E402
 from edge.bench import flat_rows  # noqa: E402
 from edge.table import format_rows  # noqa: E402
 
-BUNDLES = ("multioutput-float32", "multioutput-int8", "multioutput-int8-float-last", "independent-float32",
-           "independent-int8", "shared-float32-fused", "shared-int8-fused")
+BUNDLES = ("multioutput-float32", "multioutput-float16", "multioutput-dynamic", "multioutput-int8",
+           "multioutput-int8-float-last", "independent-float32", "independent-int8", "shared-float32-fused",
+           "shared-int8-fused")
 
 
 def main(root: str, work: str, limit: int = 300) -> None:
