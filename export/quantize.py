@@ -2,10 +2,12 @@
 
 - float32: no quantization (the reference).
 - float16: weights stored as float16 (half the bytes), computed in float32 on CPUs.
-- dynamic: int8 weights, float activations (dynamic-range quantization); no calibration data.
+- dynamic: int8 weights; activations quantized per inference at run time where a kernel supports
+           it (XNNPACK's convolutions and Dense do), float elsewhere; no calibration data.
 - int8:    full integer, calibrated on real training images; uint8 input (raw pixels: the model's
            rescale is its first layer, so the input scale is exactly 1) and a float output.
-- int8-float-last: int8 as above, but the op that writes the output (the logits layer) stays float.
+- int8-float-last: int8 as above, but the op that writes the output stays float (the logits layer;
+           the sigmoid with --output probabilities).
            One int8 tensor holds all 20 logits on one scale: a model whose logits span -24..+27
            gets a step of 0.2 and many tied scores. Float input (a QUANTIZE op feeds the int8 body).
 """
@@ -83,7 +85,7 @@ def _convert_float_last(converter) -> bytes:
 QUANT_MODES: dict[str, QuantMode] = {
     "float32": QuantMode("float32", False, "no quantization", _float32),
     "float16": QuantMode("float16", False, "float16 weights", _float16),
-    "dynamic": QuantMode("dynamic", False, "int8 weights, float activations", _dynamic),
+    "dynamic": QuantMode("dynamic", False, "int8 weights, activations quantized at run time", _dynamic),
     "int8": QuantMode("int8", True, "full integer, uint8 input, float output", _int8),
     "int8-float-last": QuantMode("int8-float-last", True, "int8 but the last layer (the logits) in float; "
                                  "float input", _int8_float_last, _convert_float_last),

@@ -243,7 +243,7 @@ def compare(runs, fmt):
 @main.command("export")
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--quant", type=click.Choice(["float32", "float16", "dynamic", "int8", "int8-float-last"]),
-              default="float32", show_default=True,  # export.quantize.QUANT_MODES (not imported: edge installs lack TF)
+              default="float32", show_default=True,  # = export.quantize.QUANT_MODES, which `mledge edge` must not load
               help="float32; float16 weights; dynamic (int8 weights); int8 (full integer, uint8 input); "
               "int8-float-last (int8 but the logits layer in float: keeps a wide-logit model's mAP; float input). "
               "int8 modes calibrate on training images (see export/quantize.py).")
