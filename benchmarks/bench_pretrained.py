@@ -3,8 +3,8 @@
 multioutput fine-tunes the last 2 blocks on activations cached once; shared is a linear probe (one
 frozen trunk for the 20 heads, fused into one file).
 
-Prints val mAP (both definitions) float and int8, bundle bytes, edge latency per image at 1 thread
-and training wall time. Imports the weights first if the cache has none (needs the pretrained extra).
+Prints val mAP (both definitions) float, int8 and int8-float-last, bundle bytes, edge latency per
+image at 1 thread and training wall time. Imports the weights first if the cache has none (needs the pretrained extra).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main(root: str, work: str) -> None:
         metrics = json.loads((run / "metrics.json").read_text())
         fuse = ["--fuse"] if arch == "shared" else []
         bundles = {q: ensure_bundle(work_dir / "bundles" / f"{name}-{q}", run, ["--quant", q, *fuse])
-                   for q in ("float32", "int8")}
+                   for q in ("float32", "int8", "int8-float-last")}
         bench = subprocess.run([*MLEDGE, "edge", "bench", *(str(work_dir / "bundles" / f"{name}-{q}") for q in bundles),
                                 "--voc", root, "--split", "val", "--limit", "100", "--runs", "50", "--threads", "1",
                                 "--json"], capture_output=True, text=True, env=ENV)
