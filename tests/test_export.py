@@ -1,7 +1,7 @@
 """Export: every architecture x every mode converts, the interpreter agrees with Keras, the manifest
 describes the files, int8 takes raw uint8 pixels, and a broken RUN leaves no bundle behind.
 
-Tolerances on max |Keras - interpreter| probability:
+Tolerances on max |Keras - interpreter| probability (tests/edge/fixtures.TOLERANCE, shared with the edge tests):
 - float32 1e-5: the same float graph, only op order differs.
 - float16 1e-2: weights rounded to 11-bit mantissas (relative error 5e-4) through 6 layers.
 - dynamic 0.02 and int8 (both modes) 0.05: 256 levels per tensor (int8 weights; int8 also quantizes every activation
@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from edge.bundle import read_manifest, sha256_of
 from edge.predictor import Predictor
 from export.convert import ExportOptions, export_run
+from tests.edge.fixtures import TOLERANCE
 from toolkit.cli import main
 from toolkit.data.pipeline import load_arrays
 from toolkit.data.voc import load_split
@@ -29,7 +30,6 @@ from toolkit.errors import UserError
 from toolkit.run import Run
 from toolkit.train import predict_run
 
-TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.02, "int8": 0.05, "int8-float-last": 0.05}
 FEW = ["aeroplane", "car", "person"]  # per-class runs export one file per class: three keep this fast
 
 

@@ -18,6 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parents[2]
 FEW = ["aeroplane", "car", "person"]
+# Max |Keras - interpreter| probability per quantization mode, for the export tests and the edge
+# tests alike (why these bounds: tests/test_export.py).
+TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.02, "int8": 0.05, "int8-float-last": 0.05}
 BUNDLES = {  # name -> (run, quant, fuse)
     "multioutput-float32": ("multioutput", "float32", False),
     "multioutput-int8": ("multioutput", "int8", False),

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edge import BundleError, Predictor
+from tests.edge.fixtures import TOLERANCE
 
-TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.02, "int8": 0.05, "int8-float-last": 0.05}
 CASES = {
     "multioutput-float32": "multioutput", "multioutput-float16": "multioutput", "multioutput-dynamic": "multioutput",
     "multioutput-int8": "multioutput", "multioutput-int8-float-last": "multioutput",
