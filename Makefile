@@ -72,7 +72,7 @@ bench-arm: install
 	$(BIN)/python benchmarks/bench_arm.py $(ARM_VOC) test $(ARM_BUNDLES)
 
 lint: install
-	$(BIN)/ruff check toolkit export edge tests examples
+	$(BIN)/ruff check toolkit export edge mledge tests examples benchmarks
 
 # Benchmarks on real photos (numbers, not tests): make bench-train VOC_ROOT=../shared/data/voc2007/VOCdevkit
 # TRAIN_RUNS: recipe names from benchmarks/bench_train.py, comma-separated, or "all" (default: the study's,

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.bench import flat_rows  # noqa: E402
-from edge.table import format_rows  # noqa: E402
+from edge.text_table import format_rows  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # Per core: fp32 FMA lanes (two 128-bit NEON pipes x 4) and int8 MACs per cycle (A72: SMLAL, 2 x 8;
@@ -48,7 +48,7 @@ def bundle_macs(manifest: dict) -> int:
 
 
 def main(voc_root: str, split: str, bundles: list[str]) -> None:
-    command = [str(REPO / "scripts" / "arm_run.sh"), "litert", "-m", "toolkit.cli", "edge", "bench", *bundles,
+    command = [str(REPO / "scripts" / "arm_run.sh"), "litert", "-m", "mledge", "edge", "bench", *bundles,
                "--voc", voc_root, "--split", split, "--limit", "4", "--runs", "4", "--warmup", "1", "--json"]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     if "[" not in proc.stdout:

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ENV, MLEDGE  # noqa: E402
 from edge.bench import flat_rows  # noqa: E402
-from edge.table import format_rows  # noqa: E402
+from edge.text_table import format_rows  # noqa: E402
 
 BUNDLES = ("multioutput-float32", "multioutput-float16", "multioutput-dynamic", "multioutput-int8",
            "multioutput-int8-float-last", "independent-float32", "independent-int8", "shared-float32-fused",

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ensure_bundle  # noqa: E402
-from edge.table import format_rows  # noqa: E402
+from edge.text_table import format_rows  # noqa: E402
 
 MODES = ("float32", "float16", "dynamic", "int8")
 

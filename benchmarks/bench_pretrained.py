@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ENV, MLEDGE, ensure_bundle, ensure_run, mledge  # noqa: E402
-from edge.table import format_rows  # noqa: E402
+from edge.text_table import format_rows  # noqa: E402
 from toolkit.backbones.weights import weights_path  # noqa: E402
 
 BACKBONE = ["--backbone", "efficientnet-lite0", "--img-size", "320"]

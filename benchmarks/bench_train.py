@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ensure_run  # noqa: E402
-from edge.table import format_rows  # noqa: E402
+from edge.text_table import format_rows  # noqa: E402
 
 RECIPES = {  # run name -> (architecture, training options)
     # The study's recipe: BCE, Adam 1e-3, flip + zoom 0.2 (+ 0.2 degree shear), best epoch of up to 30.

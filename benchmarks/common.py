@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-MLEDGE = [sys.executable, "-m", "toolkit.cli"]
+MLEDGE = [sys.executable, "-m", "mledge"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 

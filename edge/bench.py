@@ -18,12 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
 
 def _percentiles(times_s: list[float]) -> dict:
     ms = np.asarray(times_s) * 1000
@@ -106,7 +100,7 @@ def measure(bundle: str, images: list[str], labels: list | None, valid: list | N
 
 def voc_images(root: str, split: str, classes: list[str], limit: int | None):
     """Image paths, 0/1 labels and the valid mask (difficult left out) of a VOC split."""
-    from edge.voclabels import read_imagesets, resolve_root
+    from edge.label_files import read_imagesets, resolve_root
 
     voc = resolve_root(root)
     ids, raw = read_imagesets(voc, split, classes)
@@ -125,6 +119,7 @@ def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, im
               progress=print) -> list[dict]:
     """One subprocess per (bundle, threads): peak memory is then each bundle's own."""
     from edge.bundle import read_manifest
+    from edge.preprocess import list_images
 
     rows = []
     for bundle in bundles:

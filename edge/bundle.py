@@ -1,13 +1,12 @@
 """The bundle: a folder of .tflite file(s), labels.txt and manifest.json, which is all a device needs.
 
-``write_manifest`` is used by export; ``read_manifest`` (with sha256 checks) by the runtime.
+``read_manifest`` (with sha256 checks) is what the runtime loads; export/bundle_writer.py writes them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 FORMAT_VERSION = 1
@@ -29,23 +28,6 @@ def file_hash(path: Path, algorithm: str = "sha256") -> str:
 
 def sha256_of(path: Path) -> str:
     return file_hash(path, "sha256")
-
-
-def file_entry(path: Path, outputs: list[str]) -> dict:
-    """A manifest entry for one model file: which classes its output columns are, bytes, sha256."""
-    return {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256_of(path), "outputs": outputs}
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def write_manifest(bundle: Path, manifest: dict) -> None:
-    manifest = {"format_version": FORMAT_VERSION, **manifest}
-    (bundle / LABELS).write_text("".join(f"{c}\n" for c in manifest["classes"]))
-    write_json_atomic(bundle / MANIFEST, manifest)
 
 
 REQUIRED = ("format_version", "architecture", "classes", "thresholds", "input", "output", "quantization", "files")

@@ -1,5 +1,6 @@
-"""Pillow decode -> the uint8 RGB array a bundle expects. Training uses this very function, so the
-pixels a model sees on a device are the pixels it was trained on (no train/serve skew)."""
+"""Image inputs: find image files, and Pillow decode -> the uint8 RGB array a bundle expects. Training
+uses this very function, so the pixels a model sees on a device are the pixels it was trained on (no
+train/serve skew)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,16 @@ RESIZE_METHODS = {
 }
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
 class ImageError(Exception):
     """An image that cannot be decoded: one line naming the file."""
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursively, by suffix), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

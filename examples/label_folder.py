@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 from edge import BundleError, Predictor
-from edge.bench import list_images
-from edge.preprocess import ImageError
+from edge.preprocess import ImageError, list_images
 
 
 def main() -> int:

@@ -18,17 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import bundle_bytes, file_entry, write_manifest
+from edge.bundle import bundle_bytes
 from edge.predictor import Predictor
+from export.bundle_writer import file_entry, write_manifest
 from export.quantize import QUANT_MODES, representative_dataset
 from toolkit import __version__
 from toolkit.atomic import replace_dir
 from toolkit.data.pipeline import load_arrays
 from toolkit.errors import UserError
-from toolkit.evaluate import run_thresholds
 from toolkit.metrics import mean_ap
+from toolkit.predict import load_run_split, predict_run, run_thresholds
 from toolkit.run import Run
-from toolkit.train import load_run_split, predict_run
 
 OUTPUT_KINDS = ("logits", "probabilities")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from toolkit.cli import main
+from mledge.cli import main
 
 torch = pytest.importorskip("torch", reason="the pretrained extra is not installed")
 
@@ -70,8 +70,8 @@ def test_shared_probe_trains_heads_on_one_frozen_pretrained_trunk(cache_env, syn
     from tests.helpers import tiny_config
     from toolkit import train
     from toolkit.models import CNNConfig
+    from toolkit.predict import predict_run
     from toolkit.run import Run
-    from toolkit.train import predict_run
 
     cfg = tiny_config(synth_root, "shared", classes=FEW, epochs=3,
                       model=CNNConfig(img_size=64, backbone="efficientnet-lite0"))
@@ -129,3 +129,20 @@ def test_finetune_last_blocks_on_cached_activations(cache_env, synth_root, tmp_p
     record = run.record("model")
     metrics = __import__("json").loads((run.path / "metrics.json").read_text())
     assert abs(metrics["mAP_area"] - record["val_map"]) < 1e-4
+
+
+def test_train_backbone_runs_the_whole_network_on_augmented_pixels(cache_env, synth_root, tmp_path):
+    """--train-backbone: no cache; the last block (and only it, with --finetune-blocks 1) learns."""
+    from toolkit.models import CNNConfig, pretrained_backbone
+    from toolkit.run import Run
+
+    run = Run(_train(synth_root, tmp_path / "full", "multioutput", "--train-backbone", "--finetune-blocks", "1",
+                     "--epochs", "1"))
+    assert "activations before" not in (run.path / "train.log").read_text()
+    assert not run.config().model.cached_trunk
+    tuned = run.load_models()[0].get_layer("efficientnet_lite0")
+    start = pretrained_backbone(CNNConfig(img_size=64, backbone="efficientnet-lite0"))
+    for name, changed in (("block15_project_conv", True), ("block3_project_conv", False), ("stem_conv", False)):
+        same = all(np.array_equal(a, b) for a, b in zip(tuned.get_layer(name).get_weights(),
+                                                        start.get_layer(name).get_weights()))
+        assert same != changed, name

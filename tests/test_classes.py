@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from edge import Predictor
 from export.convert import ExportOptions, export_run
-from toolkit.cli import main
+from mledge.cli import main
 from toolkit.data.voc import VOC_CLASSES, load_split
 
 FEW = ["aeroplane", "car", "person"]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from mledge.cli import main
 from tests.helpers import tiny_cli_args, tiny_config
 from toolkit import train
-from toolkit.cli import main
 from toolkit.data.voc import VOC_CLASSES
 from toolkit.run import Run
 
@@ -37,7 +37,7 @@ def free_ports(n: int) -> list[int]:
 
 def start(args: list[str], env_extra: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "toolkit.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "mledge", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
 
 

@@ -22,13 +22,13 @@ from click.testing import CliRunner
 from edge.bundle import read_manifest, sha256_of
 from edge.predictor import Predictor
 from export.convert import ExportOptions, export_run
+from mledge.cli import main
 from tests.edge.fixtures import TOLERANCE
-from toolkit.cli import main
 from toolkit.data.pipeline import load_arrays
 from toolkit.data.voc import load_split
 from toolkit.errors import UserError
+from toolkit.predict import predict_run
 from toolkit.run import Run
-from toolkit.train import predict_run
 
 FEW = ["aeroplane", "car", "person"]  # per-class runs export one file per class: three keep this fast
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from toolkit.cli import main
+from mledge.cli import main
 
 
 def test_unreachable_host_says_how_to_place_files(tmp_path):

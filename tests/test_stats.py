@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
+from mledge.cli import main
 from tests.test_voc import write_voc
-from toolkit.cli import main
 from toolkit.data.stats import compute_stats
 from toolkit.data.voc import load_split
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from mledge.cli import main
 from tests.helpers import tiny_cli_args
-from toolkit.cli import main
 from toolkit.models import TRUNK_LAYERS
 from toolkit.run import Run
 
@@ -41,7 +41,7 @@ def test_multioutput_one_model_twenty_outputs(trained):
     (model,) = run.load_models()
     assert model.output_shape == (None, 20)
     header = (run.path / "history.csv").read_text().splitlines()[0]
-    assert header == "unit,epoch,loss,val_loss,val_map,seconds"
+    assert header == "unit,loss_kind,epoch,loss,val_loss,val_map,seconds"
 
 
 def test_shared_trunk_identical_frozen_heads_trainable(trained):
@@ -73,7 +73,7 @@ def test_shared_multitask_trunk(trained):
 
 def _train_process(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.Popen([sys.executable, "-m", "toolkit.cli", *args], stdout=subprocess.DEVNULL,
+    return subprocess.Popen([sys.executable, "-m", "mledge", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env, cwd=Path(__file__).parents[1])
 
 

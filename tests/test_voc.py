@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from toolkit.cli import main
+from mledge.cli import main
 from toolkit.data.voc import VOC_CLASSES, DatasetError, load_split
 from toolkit.errors import UserError
 

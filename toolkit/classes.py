@@ -73,7 +73,7 @@ def retrain_class(run_path: str | Path, name: str, settings: dict) -> dict:
 def _train_and_report(run: Run, cfg, train_data, val_data, t0: float) -> dict:
     from toolkit import train
 
-    metrics = train._train_and_finalize(run, cfg, train_data, val_data)
+    metrics = train.train_and_finalize(run, cfg, train_data, val_data)
     metrics["wall_seconds"] = round(time.time() - t0, 2)
     return metrics
 

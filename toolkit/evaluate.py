@@ -9,23 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.table import format_rows
+from edge.text_table import format_rows
 from toolkit.data.pipeline import load_arrays
 from toolkit.errors import UserError
 from toolkit.metrics import summarize
+from toolkit.predict import load_run_split, predict_run, run_thresholds
 from toolkit.run import Run
-from toolkit.train import load_run_split, predict_run
 
 __all__ = ["compare_runs", "evaluate_run", "format_report", "format_rows", "keras_latency_ms"]
-
-
-def run_thresholds(run: Run, classes: list[str]) -> np.ndarray:
-    path = run.path / "thresholds.json"
-    if not path.is_file():
-        return np.full(len(classes), 0.5)
-    data = json.loads(path.read_text())
-    by_class = dict(zip(data["classes"], data["thresholds"]))
-    return np.array([by_class.get(c, 0.5) for c in classes])
 
 
 def evaluate_run(run_path: str, root: str | None, split: str, threshold: float | None = None,

@@ -52,6 +52,7 @@ def build(out: Path) -> None:
     from toolkit.data.pipeline import load_arrays
     from toolkit.data.synth import make_synthetic_voc
     from toolkit.data.voc import load_split
+    from toolkit.predict import predict_run
     from toolkit.run import Run
 
     stamp = out / "stamp.json"
@@ -73,7 +74,7 @@ def build(out: Path) -> None:
     reference = {}
     for name, cfg in runs.items():
         train.start(cfg, out / "runs" / name)
-        reference[name] = train.predict_run(Run(out / "runs" / name), images)
+        reference[name] = predict_run(Run(out / "runs" / name), images)
     for name, (run, quant, fuse) in BUNDLES.items():
         export_run(out / "runs" / run, out / "bundles" / name, ExportOptions(quant=quant, fuse=fuse, calib_images=40))
     np.savez(out / "reference.npz", **reference)

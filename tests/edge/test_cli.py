@@ -7,7 +7,7 @@ import shutil
 
 from click.testing import CliRunner
 
-from toolkit.cli import main
+from mledge.cli import main
 
 
 def run(*args):

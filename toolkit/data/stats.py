@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.text_table import format_rows
 from toolkit.data.voc import VOCSplit, count_objects
 
 
@@ -69,23 +70,14 @@ def compute_stats(data: VOCSplit) -> SplitStats:
 def format_stats(stats: SplitStats, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(stats.to_dict(), indent=2)
-    rows = stats.rows()
     if fmt == "csv":
-        header = list(rows[0])
-        return "\n".join([",".join(header)] + [",".join(str(r[h]) for h in header) for r in rows])
-    header = list(rows[0])
-    widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in header]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))
-    out = [f"split: {stats.split}", line, "-" * len(line)]
-    for r in rows:
-        out.append("  ".join(str(r[h]).ljust(w) if i == 0 else str(r[h]).rjust(w)
-                             for i, (h, w) in enumerate(zip(header, widths))))
-    out.append("-" * len(line))
-    out.append(f"total labels        {stats.total_labels}")
-    out.append(f"unique images       {stats.unique_images}")
+        return format_rows(stats.rows(), "csv")
+    hist = ", ".join(f"{k}: {v}" for k, v in stats.labels_histogram.items())
+    out = [f"split: {stats.split}", format_rows(stats.rows()), "",
+           f"total labels        {stats.total_labels}",
+           f"unique images       {stats.unique_images}"]
     if stats.images_without_labels:
         out.append(f"images w/o labels   {stats.images_without_labels}")
-    hist = ", ".join(f"{k}: {v}" for k, v in stats.labels_histogram.items())
     out.append(f"images by #labels   {hist}")
     out.append(f"imbalance ratio     {stats.imbalance_ratio:.1f} (most / least frequent class)")
     return "\n".join(out)

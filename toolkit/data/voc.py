@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.voclabels import DatasetError, read_imagesets, resolve_root
+from edge.label_files import DatasetError, read_imagesets, resolve_root
 from toolkit.errors import UserError
 
 __all__ = ["DatasetError", "VOCSplit", "load_split", "read_imagesets", "resolve_root"]

@@ -1,106 +1,19 @@
-"""The ``mledge`` command line. Heavy imports (TensorFlow, pandas) live inside the commands, so
-``mledge edge ...`` runs on a board that has only numpy, Pillow and a TFLite interpreter."""
+"""``mledge train``, ``evaluate``, ``compare``, ``runs``, ``classes`` and ``weights``: the training side."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import click
 
 from toolkit.errors import UserError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter; set 0 to see it
-
 ARCH_CHOICES = ("independent", "shared", "multioutput")
 LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 
 
-class _Group(click.Group):
-    """Turns user mistakes (UserError, a bundle or image error) into one line on stderr and exit 2."""
-
-    def invoke(self, ctx):
-        from edge.bundle import BundleError
-        from edge.preprocess import ImageError
-        from edge.voclabels import DatasetError
-
-        try:
-            return super().invoke(ctx)
-        except (UserError, BundleError, ImageError, DatasetError) as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished epochs and models are kept (continue with --resume)", err=True)
-            sys.exit(130)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="multilabel-edge")
-def main() -> None:
-    """multilabel-edge: multi-label image classification from Keras training to the edge.
-
-    Train the study's three architectures (20 independent CNNs, a shared trunk with 20 heads, one
-    multi-output CNN) on a VOC-layout dataset, export them to TFLite bundles in five quantizations,
-    and compare them side by side on the device that will run them.
-    """
-
-
-# ---------------------------------------------------------------- data
-
-
-@main.group()
-def data() -> None:
-    """Datasets in PASCAL VOC layout: synthesize, inspect, fetch."""
-
-
-@data.command("synth")
-@click.argument("out", type=click.Path(file_okay=False))
-@click.option("--images", default=1000, show_default=True, help="Number of images to draw.")
-@click.option("--size", default=128, show_default=True, help="Side of the square images in pixels.")
-@click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same files.")
-@click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
-def data_synth(out: str, images: int, size: int, seed: int, force: bool) -> None:
-    """Write a synthetic VOC 2007-like dataset (train/val/test, Annotations, 20 classes) to OUT."""
-    from toolkit.data.synth import make_synthetic_voc
-
-    voc = make_synthetic_voc(out, images=images, size=size, seed=seed, force=force)
-    click.echo(f"wrote {images} images to {voc}")
-
-
-@data.command("stats")
-@click.argument("root", type=click.Path())
-@click.option("--split", default="trainval", show_default=True, help="Split name (train, val, trainval, test).")
-@click.option("--labels", type=click.Choice(["imagesets", "annotations"]), default="imagesets",
-              show_default=True, help="Label source: ImageSets/Main class files or Annotations/*.xml.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
-              help="Output format.")
-def data_stats(root: str, split: str, labels: str, fmt: str) -> None:
-    """The study's statistics table for one split of the dataset at ROOT (VOCdevkit or VOC2007)."""
-    from toolkit.data.stats import compute_stats, format_stats
-    from toolkit.data.voc import load_split
-
-    click.echo(format_stats(compute_stats(load_split(root, split, labels=labels)), fmt))
-
-
-@data.command("fetch")
-@click.argument("name", type=click.Choice(["voc2007"]))
-@click.option("--dest", default="data/voc2007", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the archives and the unpacked VOCdevkit.")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the server.")
-@click.option("--mirror", help="Base URL holding the two archives (default: the VOC server).")
-def data_fetch(name: str, dest: str, timeout: float, mirror: str | None) -> None:
-    """Download the official VOC 2007 archives (md5 verified) and unpack them into DEST."""
-    from toolkit.data.fetch import MIRROR, fetch_voc2007
-
-    click.echo(f"VOC 2007 ready at {fetch_voc2007(dest, mirror=mirror or MIRROR, timeout=timeout)}")
-
-
-# ---------------------------------------------------------------- train / evaluate / compare
-
-
-@main.command()
+@click.command()
 @click.argument("root", required=False, type=click.Path())
 @click.option("--arch", type=click.Choice(ARCH_CHOICES), default="multioutput", show_default=True,
               help="independent: 20 CNNs; shared: frozen shared trunk + 20 heads; multioutput: one CNN.")
@@ -209,7 +122,7 @@ def train(root, arch, out, resume_run, force, split, val_split, labels, difficul
                f"{100 * metrics['at_thresholds']['OF1']:.2f} at per-class thresholds")
 
 
-@main.command()
+@click.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.argument("root", required=False, type=click.Path())
 @click.option("--split", default="val", show_default=True, help="Split to evaluate on.")
@@ -225,7 +138,7 @@ def evaluate(run, root, split, threshold, fmt, plots):
     click.echo(json.dumps(report, indent=2) if fmt == "json" else format_report(report))
 
 
-@main.command()
+@click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="Output format.")
@@ -237,51 +150,7 @@ def compare(runs, fmt):
     click.echo(json.dumps(rows, indent=2) if fmt == "json" else format_rows(rows, fmt))
 
 
-# ---------------------------------------------------------------- export
-
-
-@main.command("export")
-@click.argument("run", type=click.Path(file_okay=False))
-@click.option("--quant", type=click.Choice(["float32", "float16", "dynamic", "int8", "int8-float-last"]),
-              default="float32", show_default=True,  # = export.quantize.QUANT_MODES, which `mledge edge` must not load
-              help="float32; float16 weights; dynamic (int8 weights); int8 (full integer, uint8 input); "
-              "int8-float-last (int8 but the logits layer in float: keeps a wide-logit model's mAP; float input). "
-              "int8 modes calibrate on training images (see export/quantize.py).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
-@click.option("--calib-split", default="train", show_default=True, help="int8: split the calibration images come from.")
-@click.option("--calib-images", default=300, show_default=True, help="int8: number of calibration images.")
-@click.option("--fuse", is_flag=True, help="independent/shared: one .tflite for the ensemble (shared: the trunk "
-              "runs once, then the 20 heads) instead of one file per class.")
-@click.option("--output", type=click.Choice(["logits", "probabilities"]), default="logits", show_default=True,
-              help="logits: sigmoid applied in float on the device (keeps int8 mAP); probabilities: in-graph sigmoid.")
-@click.option("--eval-split", help="Split to compare Keras and bundle on (default: the run's val split).")
-@click.option("--eval-images", type=int, help="Evaluate on the first N images only.")
-@click.option("--max-map-drop", type=float, help="Exit non-zero (bundle kept) when the bundle loses more than "
-              "this many mAP points against Keras.")
-@click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop, force):
-    """Convert a finished RUN into a TFLite bundle, then measure it against the Keras model."""
-    from export.convert import ExportOptions, export_run
-
-    manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
-                                                  fuse=fuse, output=output, eval_split=eval_split,
-                                                  eval_images=eval_images, force=force))
-    ev = manifest["evaluation"]
-    drop = 100 * (ev["keras_mAP_area"] - ev["bundle_mAP_area"])
-    click.echo(f"{out}: {manifest['architecture']} {quant}, {len(manifest['files'])} file(s), "
-               f"{manifest['bytes'] / 1e6:.2f} MB, converted in {manifest['conversion_seconds']:.1f}s")
-    click.echo(f"  {ev['split']} ({ev['images']} images): mAP Keras {100 * ev['keras_mAP_area']:.2f} -> bundle "
-               f"{100 * ev['bundle_mAP_area']:.2f} (area; drop {drop:+.2f}), max |dprob| {ev['max_abs_prob_diff']:.2e}")
-    if max_map_drop is not None and drop > max_map_drop:
-        click.echo(f"warning: bundle loses {drop:.2f} mAP points, more than --max-map-drop {max_map_drop} "
-                   f"(bundle kept at {out})", err=True)
-        sys.exit(1)
-
-
-# ---------------------------------------------------------------- pretrained weights
-
-
-@main.group()
+@click.group()
 def weights() -> None:
     """Pretrained backbone weights, converted once into a local cache (~/.cache/multilabel-edge or $MLEDGE_CACHE)."""
 
@@ -297,10 +166,7 @@ def weights_import(name):
                f"within {info['max_abs_logit_diff_vs_torch']:.1e}")
 
 
-# ---------------------------------------------------------------- runs and classes
-
-
-@main.group()
+@click.group()
 def runs() -> None:
     """Inspect training runs."""
 
@@ -311,7 +177,7 @@ def runs() -> None:
               help="Output format.")
 def runs_status(run, fmt):
     """Each model of RUN: done, in progress or to do; its settings, when trained, val AP and threshold."""
-    from edge.table import format_rows
+    from edge.text_table import format_rows
     from toolkit.classes import class_table
 
     rows = class_table(run)
@@ -321,7 +187,7 @@ def runs_status(run, fmt):
         click.echo(f"{done} of {len(rows)} model(s) done")
 
 
-@main.group()
+@click.group()
 def classes() -> None:
     """Per-class work on independent and shared runs: add a class, retrain one, list them."""
 
@@ -373,128 +239,3 @@ def classes_retrain(run, name, **settings):
     k = metrics["classes"].index(name)
     click.echo(f"{run}: retrained {name} in {metrics['wall_seconds']:.1f}s; its val AP "
                f"{100 * (metrics['AP_area'][k] or 0):.2f}, run mAP {100 * metrics['mAP_area']:.2f}")
-
-
-# ---------------------------------------------------------------- edge (no TensorFlow below this line)
-
-
-@main.group()
-def edge() -> None:
-    """On-device inference and benchmarks: numpy, Pillow and a TFLite interpreter only."""
-
-
-@edge.command("info")
-@click.argument("bundle", required=False, type=click.Path(file_okay=False))
-def edge_info(bundle):
-    """The interpreter in use, library versions, the CPU, and (with BUNDLE) whether XNNPACK is applied."""
-    import numpy
-    import PIL
-
-    from edge.runtime import cpu_info, delegate_report, get_runtime
-
-    rt = get_runtime()
-    cpu = cpu_info()
-    click.echo(f"interpreter  {rt.name} {rt.version}")
-    click.echo(f"numpy        {numpy.__version__}")
-    click.echo(f"pillow       {PIL.__version__}")
-    click.echo(f"cpu          {cpu['machine']}, {cpu['cores']} cores, {cpu['model']}")
-    if bundle:
-        from edge.bundle import read_manifest
-
-        manifest = read_manifest(bundle)
-        first = Path(bundle) / manifest["files"][0]["name"]
-        click.echo(f"xnnpack      {delegate_report(first)} ({first.name})")
-    else:
-        click.echo("xnnpack      the default op resolver applies it to float ops; pass a BUNDLE to check")
-
-
-@edge.command("predict")
-@click.argument("bundle", type=click.Path(file_okay=False))
-@click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("--threads", type=int, help="Interpreter threads (default: the runtime's choice).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
-              help="Output format.")
-@click.option("--threshold", type=float, help="One threshold for every class instead of the bundle's own.")
-def edge_predict(bundle, inputs, threads, fmt, threshold):
-    """Label images (files or folders) with a bundle; unreadable images are reported and skipped."""
-    from edge.bench import list_images
-    from edge.predictor import Predictor
-    from edge.preprocess import ImageError
-    from edge.table import format_rows
-
-    predictor = Predictor(bundle, num_threads=threads)
-    paths = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            paths += list_images(item)
-        elif item.exists():
-            paths.append(item)
-        else:
-            click.echo(f"error: {item}: no such file or folder", err=True)
-            sys.exit(2)
-    results, failed = [], 0
-    with click.progressbar(paths, label="labelling", file=sys.stderr,
-                           hidden=len(paths) < 10 or not sys.stderr.isatty()) as bar:
-        for path in bar:
-            try:
-                results.append(predictor.predict([path], threshold)[0])
-            except ImageError as err:
-                failed += 1
-                click.echo(f"\nskipped: {err}", err=True)
-    if fmt == "json":
-        click.echo(json.dumps([{"image": r.source, "labels": r.labels, "probabilities": r.probabilities}
-                               for r in results], indent=2))
-    else:
-        rows = [{"image": r.source, "labels": " ".join(r.labels) or "-",
-                 "top": " ".join(f"{c}:{p:.2f}" for c, p in sorted(r.probabilities.items(), key=lambda kv: -kv[1])[:3])}
-                for r in results]
-        click.echo(format_rows(rows, "csv" if fmt == "csv" else "table"))
-    if failed:
-        click.echo(f"{failed} of {len(paths)} image(s) could not be read", err=True)
-        sys.exit(1)
-
-
-def _int_list(value: str) -> list[int]:
-    try:
-        return [int(v) for v in value.split(",") if v]
-    except ValueError:
-        raise click.BadParameter(f"expected integers like 1,2,4, not {value!r}") from None
-
-
-@edge.command("bench")
-@click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--images", "images_dir", type=click.Path(file_okay=False), help="Folder of images to run on.")
-@click.option("--voc", "voc_root", type=click.Path(), help="VOC root: its split's images and labels (adds mAP).")
-@click.option("--split", default="val", show_default=True, help="VOC split with --voc.")
-@click.option("--limit", type=int, help="Use the first N images only.")
-@click.option("--threads", default="1", show_default=True, help="Thread counts to measure, e.g. 1,2,4.")
-@click.option("--runs", default=50, show_default=True, help="Timed invoke-only calls per bundle (batch 1).")
-@click.option("--warmup", default=5, show_default=True, help="Untimed calls before timing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
-@click.option("--label", default="", help="A note printed above the table (e.g. 'emulated aarch64').")
-def edge_bench(bundles, images_dir, voc_root, split, limit, threads, runs, warmup, as_json, label):
-    """Bundles side by side: files, bytes, load time, latency (invoke and end to end), memory, mAP.
-
-    Each bundle runs in its own process, so peak memory is that bundle's own.
-    """
-    from edge.bench import flat_rows, run_bench
-    from edge.runtime import cpu_info, get_runtime
-    from edge.table import format_rows
-
-    if bool(images_dir) == bool(voc_root):
-        raise UserError("edge bench needs exactly one of --images DIR or --voc ROOT")
-    rows = run_bench(list(bundles), _int_list(threads), runs, warmup, images_dir=images_dir, voc_root=voc_root,
-                     split=split, limit=limit, progress=lambda msg: click.echo(msg, err=True))
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        rt, cpu = get_runtime(), cpu_info()
-        click.echo(f"{label + ' - ' if label else ''}{rt.name} {rt.version} on {cpu['machine']} "
-                   f"({cpu['cores']} cores); latency in ms per image at batch 1; MB on disk; peak_MB = peak RSS")
-        click.echo(format_rows(flat_rows(rows)))
-    if any(r["status"] != "ok" for r in rows):
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

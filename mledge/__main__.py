@@ -1,0 +1,3 @@
+from mledge.cli import main
+
+main()

@@ -1,0 +1,129 @@
+"""``mledge edge``: on-device inference and benchmarks; nothing here loads TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from toolkit.errors import UserError
+
+
+@click.group()
+def edge() -> None:
+    """On-device inference and benchmarks: numpy, Pillow and a TFLite interpreter only."""
+
+
+@edge.command("info")
+@click.argument("bundle", required=False, type=click.Path(file_okay=False))
+def edge_info(bundle):
+    """The interpreter in use, library versions, the CPU, and (with BUNDLE) whether XNNPACK is applied."""
+    import numpy
+    import PIL
+
+    from edge.runtime import cpu_info, delegate_report, get_runtime
+
+    rt = get_runtime()
+    cpu = cpu_info()
+    click.echo(f"interpreter  {rt.name} {rt.version}")
+    click.echo(f"numpy        {numpy.__version__}")
+    click.echo(f"pillow       {PIL.__version__}")
+    click.echo(f"cpu          {cpu['machine']}, {cpu['cores']} cores, {cpu['model']}")
+    if bundle:
+        from edge.bundle import read_manifest
+
+        manifest = read_manifest(bundle)
+        first = Path(bundle) / manifest["files"][0]["name"]
+        click.echo(f"xnnpack      {delegate_report(first)} ({first.name})")
+    else:
+        click.echo("xnnpack      the default op resolver applies it to float ops; pass a BUNDLE to check")
+
+
+@edge.command("predict")
+@click.argument("bundle", type=click.Path(file_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--threads", type=int, help="Interpreter threads (default: the runtime's choice).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="Output format.")
+@click.option("--threshold", type=float, help="One threshold for every class instead of the bundle's own.")
+def edge_predict(bundle, inputs, threads, fmt, threshold):
+    """Label images (files or folders) with a bundle; unreadable images are reported and skipped."""
+    from edge.predictor import Predictor
+    from edge.preprocess import ImageError, list_images
+    from edge.text_table import format_rows
+
+    predictor = Predictor(bundle, num_threads=threads)
+    paths = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += list_images(item)
+        elif item.exists():
+            paths.append(item)
+        else:
+            click.echo(f"error: {item}: no such file or folder", err=True)
+            sys.exit(2)
+    results, failed = [], 0
+    with click.progressbar(paths, label="labelling", file=sys.stderr,
+                           hidden=len(paths) < 10 or not sys.stderr.isatty()) as bar:
+        for path in bar:
+            try:
+                results.append(predictor.predict([path], threshold)[0])
+            except ImageError as err:
+                failed += 1
+                click.echo(f"\nskipped: {err}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps([{"image": r.source, "labels": r.labels, "probabilities": r.probabilities}
+                               for r in results], indent=2))
+    else:
+        rows = [{"image": r.source, "labels": " ".join(r.labels) or "-",
+                 "top": " ".join(f"{c}:{p:.2f}" for c, p in sorted(r.probabilities.items(), key=lambda kv: -kv[1])[:3])}
+                for r in results]
+        click.echo(format_rows(rows, "csv" if fmt == "csv" else "table"))
+    if failed:
+        click.echo(f"{failed} of {len(paths)} image(s) could not be read", err=True)
+        sys.exit(1)
+
+
+def _int_list(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",") if v]
+    except ValueError:
+        raise click.BadParameter(f"expected integers like 1,2,4, not {value!r}") from None
+
+
+@edge.command("bench")
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--images", "images_dir", type=click.Path(file_okay=False), help="Folder of images to run on.")
+@click.option("--voc", "voc_root", type=click.Path(), help="VOC root: its split's images and labels (adds mAP).")
+@click.option("--split", default="val", show_default=True, help="VOC split with --voc.")
+@click.option("--limit", type=int, help="Use the first N images only.")
+@click.option("--threads", default="1", show_default=True, help="Thread counts to measure, e.g. 1,2,4.")
+@click.option("--runs", default=50, show_default=True, help="Timed invoke-only calls per bundle (batch 1).")
+@click.option("--warmup", default=5, show_default=True, help="Untimed calls before timing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
+@click.option("--label", default="", help="A note printed above the table (e.g. 'emulated aarch64').")
+def edge_bench(bundles, images_dir, voc_root, split, limit, threads, runs, warmup, as_json, label):
+    """Bundles side by side: files, bytes, load time, latency (invoke and end to end), memory, mAP.
+
+    Each bundle runs in its own process, so peak memory is that bundle's own.
+    """
+    from edge.bench import flat_rows, run_bench
+    from edge.runtime import cpu_info, get_runtime
+    from edge.text_table import format_rows
+
+    if bool(images_dir) == bool(voc_root):
+        raise UserError("edge bench needs exactly one of --images DIR or --voc ROOT")
+    rows = run_bench(list(bundles), _int_list(threads), runs, warmup, images_dir=images_dir, voc_root=voc_root,
+                     split=split, limit=limit, progress=lambda msg: click.echo(msg, err=True))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        rt, cpu = get_runtime(), cpu_info()
+        click.echo(f"{label + ' - ' if label else ''}{rt.name} {rt.version} on {cpu['machine']} "
+                   f"({cpu['cores']} cores); latency in ms per image at batch 1; MB on disk; peak_MB = peak RSS")
+        click.echo(format_rows(flat_rows(rows)))
+    if any(r["status"] != "ok" for r in rows):
+        sys.exit(1)
+

@@ -1,0 +1,45 @@
+"""``mledge export``: a finished RUN -> a TFLite bundle."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("export")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--quant", type=click.Choice(["float32", "float16", "dynamic", "int8", "int8-float-last"]),
+              default="float32", show_default=True,  # = export.quantize.QUANT_MODES, which `mledge edge` must not load
+              help="float32; float16 weights; dynamic (int8 weights); int8 (full integer, uint8 input); "
+              "int8-float-last (int8 but the logits layer in float: keeps a wide-logit model's mAP; float input). "
+              "int8 modes calibrate on training images (see export/quantize.py).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@click.option("--calib-split", default="train", show_default=True, help="int8: split the calibration images come from.")
+@click.option("--calib-images", default=300, show_default=True, help="int8: number of calibration images.")
+@click.option("--fuse", is_flag=True, help="independent/shared: one .tflite for the ensemble (shared: the trunk "
+              "runs once, then the 20 heads) instead of one file per class.")
+@click.option("--output", type=click.Choice(["logits", "probabilities"]), default="logits", show_default=True,
+              help="logits: sigmoid applied in float on the device (keeps int8 mAP); probabilities: in-graph sigmoid.")
+@click.option("--eval-split", help="Split to compare Keras and bundle on (default: the run's val split).")
+@click.option("--eval-images", type=int, help="Evaluate on the first N images only.")
+@click.option("--max-map-drop", type=float, help="Exit non-zero (bundle kept) when the bundle loses more than "
+              "this many mAP points against Keras.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop, force):
+    """Convert a finished RUN into a TFLite bundle, then measure it against the Keras model."""
+    from export.convert import ExportOptions, export_run
+
+    manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
+                                                  fuse=fuse, output=output, eval_split=eval_split,
+                                                  eval_images=eval_images, force=force))
+    ev = manifest["evaluation"]
+    drop = 100 * (ev["keras_mAP_area"] - ev["bundle_mAP_area"])
+    click.echo(f"{out}: {manifest['architecture']} {quant}, {len(manifest['files'])} file(s), "
+               f"{manifest['bytes'] / 1e6:.2f} MB, converted in {manifest['conversion_seconds']:.1f}s")
+    click.echo(f"  {ev['split']} ({ev['images']} images): mAP Keras {100 * ev['keras_mAP_area']:.2f} -> bundle "
+               f"{100 * ev['bundle_mAP_area']:.2f} (area; drop {drop:+.2f}), max |dprob| {ev['max_abs_prob_diff']:.2e}")
+    if max_map_drop is not None and drop > max_map_drop:
+        click.echo(f"warning: bundle loses {drop:.2f} mAP points, more than --max-map-drop {max_map_drop} "
+                   f"(bundle kept at {out})", err=True)
+        sys.exit(1)

@@ -1,0 +1,55 @@
+"""The import graph the README draws: mledge (the CLI) -> export -> toolkit -> edge, no package
+importing one above it; inside toolkit, training sits above inference (predict), so evaluation and
+export read runs without importing training. Every import counts, also those inside functions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[1]
+LAYERS = ["edge", "toolkit", "export", "mledge"]  # bottom to top
+
+
+def imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def modules(package: str) -> list[Path]:
+    return sorted((REPO / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_no_package_imports_one_above_it(package):
+    above = LAYERS[LAYERS.index(package) + 1 :]
+    for path in modules(package):
+        bad = sorted(name for name in imports(path) if name.split(".")[0] in above)
+        assert not bad, f"{path.relative_to(REPO)} imports {', '.join(bad)} (above {package})"
+
+
+def test_edge_never_imports_tensorflow_or_keras():
+    for path in modules("edge"):
+        bad = sorted(name for name in imports(path) if name.split(".")[0] in ("tensorflow", "keras", "pandas"))
+        assert not bad, f"{path.relative_to(REPO)} imports {', '.join(bad)}"
+
+
+def test_only_training_and_classes_import_training():
+    allowed = {REPO / "toolkit" / "classes.py", *modules("toolkit/train")}
+    for path in modules("toolkit"):
+        if path not in allowed:
+            bad = sorted(name for name in imports(path) if name == "toolkit.train" or name.startswith("toolkit.train."))
+            assert not bad, f"{path.relative_to(REPO)} imports training ({', '.join(bad)})"
+
+
+def test_the_checker_sees_imports_inside_functions(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from export.convert import export_run\n    import mledge.cli\n")
+    assert imports(probe) == {"export.convert", "mledge.cli"}

@@ -1,0 +1,69 @@
+"""Inference over a RUN: its splits with its classes, its scores and its thresholds.
+
+Training (validation, thresholds), evaluation and export all read a run through these functions, so
+export needs nothing of training's internals.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from edge.predictor import sigmoid
+from toolkit.config import TrainConfig
+from toolkit.data.voc import VOCSplit, load_split
+from toolkit.errors import UserError
+from toolkit.models import BACKBONE_LAYER
+from toolkit.run import Run
+
+
+def predict_batches(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Inference in batches through one traced graph (several times faster than eager calls on a CPU)."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *images.shape[1:]], tf.float32)
+    forward = tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
+    out = [np.asarray(forward(images[i : i + batch].astype(np.float32)), dtype=np.float32)
+           for i in range(0, len(images), batch)]
+    return np.concatenate(out)
+
+
+def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.ndarray:
+    """Sigmoid scores (N, C) of a finished run on uint8 images."""
+    models = models if models is not None else run.load_models()
+    cfg = run.config()
+    if cfg.arch == "shared" and cfg.model.pretrained:  # one frozen trunk for all: run it once, then each head
+        features = predict_batches(models[0].get_layer(BACKBONE_LAYER), images)
+        kernel, bias = (np.concatenate(w, axis=-1) for w in zip(*(m.get_layer("logits").get_weights() for m in models)))
+        return sigmoid(features @ kernel + bias).astype(np.float32)
+    return np.concatenate([predict_batches(m, images) for m in models], axis=1)
+
+
+def load_run_split(cfg: TrainConfig, split: str) -> VOCSplit:
+    """A split with the run's classes, in order; classes added from another root read their labels there.
+    A config without classes yet (a new run) takes the dataset's."""
+    if not cfg.classes:
+        data = load_split(cfg.root, split, labels=cfg.labels)
+        cfg.classes = data.classes
+        return data
+    base = [c for c in cfg.classes if c not in cfg.class_roots]
+    data = load_split(cfg.root, split, labels=cfg.labels, classes=base)
+    for name, root in cfg.class_roots.items():
+        extra = load_split(root, split, classes=[name], check_images=False)  # images: the run's root
+        if set(extra.ids) != set(data.ids):
+            raise UserError(f"{root}: the image ids of {name}_{split}.txt differ from the run's split {split!r}")
+        data.labels[name] = extra.labels[name].reindex(data.labels.index)
+        data.difficult[name] = extra.difficult[name].reindex(data.labels.index)
+    data.labels, data.difficult = data.labels[cfg.classes], data.difficult[cfg.classes]
+    return data
+
+
+def run_thresholds(run: Run, classes: list[str]) -> np.ndarray:
+    """The run's per-class thresholds (chosen on val when training finished); 0.5 where there are none."""
+    path = run.path / "thresholds.json"
+    if not path.is_file():
+        return np.full(len(classes), 0.5)
+    data = json.loads(path.read_text())
+    by_class = dict(zip(data["classes"], data["thresholds"]))
+    return np.array([by_class.get(c, 0.5) for c in classes])

@@ -1,0 +1,159 @@
+"""The epoch loop of one unit (one model file): build it or resume it, fit, score val after every
+epoch, checkpoint, stop early, and leave the best epoch's model in RUN/models with its record."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import keras
+import numpy as np
+
+from toolkit.atomic import save_model_atomic, write_json
+from toolkit.config import TrainConfig
+from toolkit.data.pipeline import SplitArrays, make_dataset
+from toolkit.errors import UserError
+from toolkit.metrics import mean_ap
+from toolkit.predict import predict_batches
+from toolkit.run import Run
+from toolkit.train.checkpoint import Checkpoint, UnitState
+
+log = logging.getLogger("mledge.train")
+
+
+@dataclass
+class Unit:
+    """One model file of a run and what it learns."""
+
+    name: str  # its file stem in RUN/models: "model", a class name, or "_trunk"
+    title: str  # how the console names it
+    model_name: str  # the Keras model's name
+    outputs: int
+    columns: list[int] | None  # the label columns it learns; None: all of them
+    cfg: TrainConfig  # the run's settings with the unit's own (classes retrain) applied
+    seed: int
+    freeze_trunk: bool = False  # shared, first-class trunk: the trained CNN's trunk is frozen before saving
+
+    def targets(self, arrays: SplitArrays) -> tuple[np.ndarray, np.ndarray]:
+        if self.columns is None:
+            return arrays.labels, arrays.mask
+        return arrays.labels[:, self.columns], arrays.mask[:, self.columns]
+
+
+class ModelFactory(Protocol):
+    """How a run's units are made (from scratch, on a shared trunk, on a cached pretrained trunk)."""
+
+    def build(self, unit: Unit) -> keras.Model:
+        """A new, untrained model for the unit."""
+
+    def finish(self, unit: Unit, model: keras.Model) -> keras.Model:
+        """The trained model (best epoch's weights) -> the model file to save."""
+
+
+def optimizer(cfg: TrainConfig, images: int):
+    """Adam (the study's), or AdamW with --weight-decay; --schedule cosine decays the rate to 0."""
+    lr = cfg.lr
+    if cfg.schedule == "cosine":
+        steps = cfg.epochs * -(-images // cfg.batch)
+        lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps)
+    elif cfg.schedule != "constant":
+        raise UserError(f"--schedule must be constant or cosine, not {cfg.schedule!r}")
+    if cfg.weight_decay > 0:
+        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay)
+    return keras.optimizers.Adam(lr)
+
+
+def training_batches(unit: Unit, train: SplitArrays, epoch: int):
+    """Shuffled, augmented batches; heads that train on a cached pretrained trunk see no pixels to augment."""
+    augment = None if unit.cfg.model.cached_trunk else unit.cfg.augment
+    return make_dataset(train, unit.cfg.batch, training=True, seed=unit.seed + epoch, augment=augment,
+                        columns=unit.columns)
+
+
+def val_score(model, unit: Unit, val: SplitArrays) -> tuple[float, float]:
+    """(score, val loss): mAP over the unit's columns, or -loss for a class without val positives.
+    The val loss is the training loss's own kind (bce, asl, ...), so the two columns compare."""
+    labels, mask = unit.targets(val)
+    probs = predict_batches(model, val.images)
+    val_loss = float(model.loss(labels, probs, sample_weight=mask))
+    score = mean_ap(labels, probs, mask > 0)
+    return (score if np.isfinite(score) else -val_loss), val_loss
+
+
+def open_unit(unit: Unit, models: ModelFactory, ckpt: Checkpoint, train: SplitArrays) -> tuple[keras.Model, UnitState]:
+    """The unit's model and state: from its last checkpoint, or new and compiled. Call in the strategy's scope."""
+    from toolkit.losses import make_loss
+
+    if ckpt.exists():
+        model, state = ckpt.load()
+        print(f"{unit.title}: resuming after epoch {state.epoch}")
+        log.info("%s: resuming after epoch %d", unit.name, state.epoch)
+        return model, state
+    model = models.build(unit)
+    model.compile(optimizer=optimizer(unit.cfg, len(train.ids)), loss=make_loss(unit.cfg.loss, *unit.targets(train)))
+    return model, UnitState()
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """After each epoch: val score, the state, checkpoint (last + best), early stopping."""
+
+    def __init__(self, unit: Unit, state: UnitState, ckpt: Checkpoint, val: SplitArrays):
+        super().__init__()
+        self.unit, self.state, self.ckpt, self.val = unit, state, ckpt, val
+        self.t0 = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        score, val_loss = val_score(self.model, self.unit, self.val)
+        loss = float((logs or {}).get("loss", float("nan")))
+        improved = self.state.end_epoch(loss, val_loss, score, time.time() - self.t0, self.unit.cfg.patience)
+        self.model.stop_training = self.state.stopped
+        self.ckpt.save(self.model, self.state, improved)
+
+
+def fit_unit(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays, strategy) -> None:
+    """Train one model file to completion (or continue it); skip it when already finished."""
+    if run.is_done(unit.name):
+        log.info("%s: already trained, skipped", unit.name)
+        print(f"{unit.title}: already trained, skipped")
+        return
+    if unit.cfg.strategy == "multiworker":
+        from toolkit.train.multiworker import fit_unit_multiworker
+
+        return fit_unit_multiworker(run, unit, models, train, val, strategy)
+    ckpt = Checkpoint(run.checkpoint_dir(unit.name))
+    with strategy.scope():
+        model, state = open_unit(unit, models, ckpt, train)
+    if not state.epoch:
+        print(f"{unit.title}: training")
+    if not state.done(unit.cfg.epochs):
+        model.fit(training_batches(unit, train, state.epoch), epochs=unit.cfg.epochs, initial_epoch=state.epoch,
+                  shuffle=False, verbose=1 if sys.stdout.isatty() else 2,
+                  callbacks=[EpochEnd(unit, state, ckpt, val)])
+    finish_unit(run, unit, models, model, ckpt, state, train)
+
+
+def finish_unit(run: Run, unit: Unit, models: ModelFactory, model, ckpt: Checkpoint, state: UnitState,
+                train: SplitArrays) -> None:
+    """Best epoch's weights -> models/UNIT.keras, then its record (which marks it finished)."""
+    model.load_weights(ckpt.best)
+    model = models.finish(unit, model)
+    save_model_atomic(model, run.model_path(unit.name))
+    cfg = unit.cfg
+    write_json(run.record_path(unit.name), {
+        "unit": unit.name, "columns": unit.columns, "epochs": state.epoch, "best_epoch": state.best_epoch,
+        "val_map": state.best, "seconds": round(state.seconds, 2), "train_images": len(train.ids),
+        "params": int(model.count_params()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "settings": {"epochs": cfg.epochs, "lr": cfg.lr, "loss": cfg.loss, "batch": cfg.batch,
+                     "patience": cfg.patience, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,
+                     "img_size": cfg.model.img_size},
+        "history": state.history,
+    })
+    shutil.rmtree(ckpt.folder, ignore_errors=True)
+    log.info("%s: done, best epoch %d val %.4f", unit.name, state.best_epoch, state.best)

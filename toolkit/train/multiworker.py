@@ -1,0 +1,88 @@
+"""Data-parallel training of one unit over a TF_CONFIG cluster (MultiWorkerMirroredStrategy), with a
+training step of our own: Keras 3's fit fails under this strategy (keras-team/keras#20585)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+
+from toolkit.data.pipeline import SplitArrays
+from toolkit.run import Run
+from toolkit.train.checkpoint import Checkpoint
+from toolkit.train.loop import ModelFactory, Unit, finish_unit, open_unit, training_batches, val_score
+
+
+def is_chief() -> bool:
+    """In a TF_CONFIG cluster: the chief, or worker 0 when there is no chief. Alone: True."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task", {})
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return int(task.get("index", 0)) == 0
+
+
+def weights_digest(model) -> str:
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def distributed_step(model, strategy, global_batch: int):
+    """One optimizer step on the next global batch; returns the summed loss. ``--batch`` is the global
+    batch: each replica's masked loss is averaged over it, so the replicas' gradients sum correctly."""
+    import tensorflow as tf
+
+    loss_fn, optimizer = model.loss, model.optimizer
+
+    @tf.function
+    def train_step(iterator):
+        def step(x, y, m):
+            with tf.GradientTape() as tape:
+                probs = model(x, training=True)
+                per_example = tf.reduce_sum(loss_fn.call(y, probs) * m, axis=1) / float(y.shape[1])
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=next(iterator)), axis=None)
+
+    return train_step
+
+
+def fit_unit_multiworker(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays,
+                         strategy) -> None:
+    """Every worker evaluates val on its own (identical) replica, so early stopping agrees without
+    talking; only the chief writes checkpoints and the RUN. A restarted cluster continues from the
+    chief's last checkpoint."""
+    import tensorflow as tf
+
+    chief = is_chief()
+    ckpt = Checkpoint(run.checkpoint_dir(unit.name))
+    cfg = unit.cfg
+    with strategy.scope():
+        model, state = open_unit(unit, models, ckpt, train)
+    if not state.epoch:
+        print(f"{unit.title}: training on {strategy.num_replicas_in_sync} replicas")
+    steps = -(-len(train.ids) // cfg.batch)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    data = training_batches(unit, train, state.epoch).repeat().with_options(options)
+    iterator = iter(strategy.experimental_distribute_dataset(data))
+    train_step = distributed_step(model, strategy, cfg.batch)
+    while not state.done(cfg.epochs):
+        t0 = time.time()
+        loss = sum(float(train_step(iterator)) for _ in range(steps)) / steps
+        score, val_loss = val_score(model, unit, val)
+        improved = state.end_epoch(loss, val_loss, score, time.time() - t0, cfg.patience)
+        print(f"{unit.title}: epoch {state.epoch}/{cfg.epochs} loss {loss:.4f} val mAP {score:.4f}", flush=True)
+        if chief:
+            ckpt.save(model, state, improved)
+    print(f"{unit.title}: final weights sha256 {weights_digest(model)}", flush=True)
+    if chief:
+        finish_unit(run, unit, models, model, ckpt, state, train)

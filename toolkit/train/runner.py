@@ -1,0 +1,134 @@
+"""A training run from start to end: create or join the RUN folder, train its units, and once every
+unit is done write the run's thresholds, metrics and history."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import keras
+
+from toolkit.atomic import write_atomic, write_json
+from toolkit.config import TrainConfig
+from toolkit.data.pipeline import SplitArrays, load_arrays
+from toolkit.errors import UserError
+from toolkit.metrics import best_f1_thresholds, summarize
+from toolkit.predict import load_run_split, predict_run
+from toolkit.run import TRUNK, Run
+from toolkit.train.multiworker import is_chief
+from toolkit.train.units import train_units
+
+log = logging.getLogger("mledge.train")
+
+
+def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays]:
+    kwargs = {"difficult": cfg.difficult, "on_bad_image": cfg.on_bad_image}
+    return tuple(load_arrays(load_run_split(cfg, split), cfg.model.pixels, **kwargs)
+                 for split in (cfg.split, cfg.val_split))
+
+
+def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
+             join: bool = False) -> tuple[Run, SplitArrays, SplitArrays]:
+    """Create RUN and its config.json, written once: concurrent processes (a job array, the workers
+    of a cluster) that ``join`` find it and check that their settings are the same."""
+    run = Run(Path(out))
+    if run.path.exists() and any(run.path.iterdir()) and not join:
+        if not force:
+            raise UserError(f"{run.path}: run folder exists (use --resume to continue it, --force to replace it)")
+        shutil.rmtree(run.path)
+    train, val = load_training_data(cfg)  # validates the data before anything is written
+    run.models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run.path / f".config.{os.getpid()}.json"
+    tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    try:
+        os.link(tmp, run.config_path)  # atomic and exclusive: exactly one process creates it
+    except FileExistsError:
+        if run.config().to_dict() != cfg.to_dict():
+            raise UserError(f"{run.config_path}: this run was created with other settings; use the same options "
+                            f"(or mledge train --resume {run.path} --classes ...)") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return run, train, val
+
+
+def start(cfg: TrainConfig, out: str | Path, force: bool = False, only: list[str] | None = None,
+          stage: str = "all") -> dict | None:
+    """Train into ``out``. With ``only``/``stage`` (or multi-worker training) the process joins an
+    existing RUN of the same settings; returns metrics once every model of the run is trained."""
+    join = bool(only) or stage != "all" or cfg.strategy == "multiworker"
+    run, train, val = init_run(cfg, out, force=force, join=join)
+    return train_and_finalize(run, cfg, train, val, only, stage)
+
+
+def resume(path: str | Path, only: list[str] | None = None, stage: str = "all") -> dict | None:
+    run = Run(Path(path))
+    cfg = run.config()
+    train, val = load_training_data(cfg)
+    return train_and_finalize(run, cfg, train, val, only, stage)
+
+
+def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays,
+                       only: list[str] | None = None, stage: str = "all") -> dict | None:
+    """Train what is asked; the metrics once the whole run is done (None before, or on a worker)."""
+    if is_chief():
+        _log_to(run)
+    keras.utils.set_random_seed(cfg.seed)
+    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
+    log.info("training %s on %s/%s (%d images), val %s (%d images)", cfg.arch, cfg.root, cfg.split,
+             len(train.ids), cfg.val_split, len(val.ids))
+    train_units(run, cfg, train, val, _strategy(cfg), only, stage)
+    if not is_chief() or not all(run.is_done(u) for u in run.units(cfg)):
+        return None
+    return finalize(run, cfg, val)
+
+
+def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
+    """Thresholds (best F1 per class on val), metrics.json, history.csv."""
+    scores = predict_run(run, val.images)
+    valid = val.mask > 0
+    thresholds = best_f1_thresholds(val.labels, scores, valid)
+    write_json(run.path / "thresholds.json", {
+        "classes": cfg.classes, "thresholds": [float(t) for t in thresholds],
+        "chosen_on": cfg.val_split, "rule": "per-class threshold maximising F1 on the val split",
+    })
+    records = [run.record(u) for u in ([TRUNK] if run.is_done(TRUNK) else []) + run.units(cfg)]
+    metrics = summarize(val.labels, scores, valid, thresholds)
+    metrics.update({
+        "split": cfg.val_split, "arch": cfg.arch, "classes": cfg.classes,
+        "train_seconds": round(sum(r["seconds"] for r in records), 2),
+        "epochs": {r["unit"]: r["epochs"] for r in records},
+        "params": int(sum(r["params"] for r in records if r["unit"] != TRUNK)),
+    })
+    write_json(run.path / "metrics.json", metrics)
+    lines = ["unit,loss_kind,epoch,loss,val_loss,val_map,seconds"]
+    for r in records:
+        kind = r["settings"]["loss"]
+        lines += [f"{r['unit']},{kind},{h['epoch']},{h['loss']:.6f},{h['val_loss']:.6f},{h['val_map']:.6f},"
+                  f"{h['seconds']}" for h in r["history"]]
+    write_atomic(run.path / "history.csv", "\n".join(lines) + "\n")
+    return metrics
+
+
+def _log_to(run: Run) -> None:
+    handler = logging.FileHandler(run.path / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("mledge")
+    root.handlers = [h for h in root.handlers if not isinstance(h, logging.FileHandler)] + [handler]
+    root.setLevel(logging.INFO)
+
+
+def _strategy(cfg: TrainConfig):
+    import tensorflow as tf
+
+    if cfg.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if cfg.strategy == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise UserError("--strategy multiworker needs TF_CONFIG (the cluster and this task) in the environment")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if cfg.strategy != "default":
+        raise UserError(f"--strategy must be default, mirrored or multiworker, not {cfg.strategy!r}")
+    return tf.distribute.get_strategy()

@@ -1,0 +1,146 @@
+"""Which units a run trains, in which order, and how their models are made: the multioutput model,
+or one model per class (independent; shared on a trunk trained first), from scratch or on the cached
+output of a frozen pretrained trunk."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import keras
+
+from toolkit.config import TrainConfig
+from toolkit.data.pipeline import SplitArrays
+from toolkit.errors import UserError
+from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, copy_trunk, pretrained_prefix
+from toolkit.predict import predict_batches
+from toolkit.run import MULTI, TRUNK, Run
+from toolkit.train.loop import Unit, fit_unit
+
+log = logging.getLogger("mledge.train")
+
+
+@dataclass
+class FromScratch:
+    """The study's CNN, new; with ``trunk``, that trunk is copied in and frozen (shared heads)."""
+
+    trunk: keras.Model | None = None
+
+    def build(self, unit: Unit) -> keras.Model:
+        model = build_model(unit.cfg.model, unit.outputs, unit.model_name)
+        if self.trunk is not None:
+            copy_trunk(self.trunk, model, freeze=True, names=unit.cfg.model.trunk_layers)
+        return model
+
+    def finish(self, unit: Unit, model: keras.Model) -> keras.Model:
+        if unit.freeze_trunk:
+            for name in unit.cfg.model.trunk_layers:
+                model.get_layer(name).trainable = False
+        return model
+
+
+@dataclass
+class OnCachedTrunk:
+    """A head (with the last blocks when fine-tuning) that trains on the cached output of the frozen
+    start of a pretrained backbone; once trained it is put back on the backbone as a full model."""
+
+    cfg: TrainConfig
+    backbone: keras.Model
+    feature_shape: tuple[int, ...]
+
+    def build(self, unit: Unit) -> keras.Model:
+        return build_head(self.cfg.model, self.feature_shape, unit.outputs, unit.model_name, source=self.backbone)
+
+    def finish(self, unit: Unit, model: keras.Model) -> keras.Model:
+        return assemble(model, self.cfg.model, unit.outputs, unit.model_name)
+
+
+def cache_trunk(cfg: TrainConfig, train: SplitArrays,
+                val: SplitArrays) -> tuple[SplitArrays, SplitArrays, OnCachedTrunk]:
+    """Run the frozen start of the pretrained backbone once per image. Pixel augmentation is lost;
+    a fine-tuned tail flips the activation maps instead."""
+    prefix, backbone = pretrained_prefix(cfg.model)
+    t0 = time.time()
+
+    def cached(arrays: SplitArrays) -> SplitArrays:
+        return SplitArrays(arrays.ids, predict_batches(prefix, arrays.images, batch=32), arrays.labels, arrays.mask)
+
+    train_f, val_f = cached(train), cached(val)
+    blocks = cfg.model.finetune_blocks
+    what = f"activations before the last {blocks} blocks" if blocks else "features"
+    images = len(train.ids) + len(val.ids)
+    log.info("%s of %d images in %.1fs", what, images, time.time() - t0)
+    print(f"pretrained {cfg.model.backbone} {what} of {images} images in {time.time() - t0:.1f}s")
+    return train_f, val_f, OnCachedTrunk(cfg, backbone, train_f.images.shape[1:])
+
+
+def check_request(cfg: TrainConfig, only: list[str] | None, stage: str) -> None:
+    """--classes, --stage and the architecture's own limits, before anything trains."""
+    if cfg.arch not in ARCHITECTURES:
+        raise UserError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {cfg.arch!r}")
+    if cfg.arch == "shared" and cfg.model.pretrained and (cfg.model.finetune_blocks or not cfg.model.freeze_backbone):
+        raise UserError("shared keeps one frozen pretrained trunk for every class; to fine-tune the backbone use "
+                        "--arch multioutput (or independent)")
+    if cfg.arch == "multioutput" and (only or stage != "all"):
+        raise UserError("--classes and --stage apply to independent and shared runs")
+    unknown = sorted(set(only or []) - set(cfg.classes))
+    if unknown:
+        raise UserError(f"--classes: {', '.join(unknown)} not in this run (classes: {', '.join(cfg.classes)})")
+    if stage not in ("all", "trunk", "heads") or (stage != "all" and cfg.arch != "shared"):
+        raise UserError("--stage trunk|heads applies to shared runs only")
+    if cfg.arch == "shared" and cfg.trunk not in ("first-class", "multitask"):
+        raise UserError(f"--trunk must be first-class or multitask, not {cfg.trunk!r}")
+
+
+def class_unit(cfg: TrainConfig, k: int, kind: str) -> Unit:
+    name = cfg.classes[k]
+    unit_cfg = cfg.for_class(name)
+    return Unit(name, f"class {k + 1}/{len(cfg.classes)} {name} ({kind})", name, 1, [k], unit_cfg, unit_cfg.seed + k)
+
+
+def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays, strategy,
+                only: list[str] | None = None, stage: str = "all") -> None:
+    """Train the run's units, or only the classes in ``only``; ``stage`` trunk|heads splits shared
+    training so a job array can train the trunk once and the heads in parallel."""
+    check_request(cfg, only, stage)
+    n = len(cfg.classes)
+    if cfg.model.cached_trunk:  # a frozen pretrained start runs once; every head trains on its output
+        train, val, models = cache_trunk(cfg, train, val)
+    else:
+        models = FromScratch()
+    if cfg.arch == "multioutput":
+        fit_unit(run, Unit(MULTI, "multioutput", "multioutput", n, None, cfg, cfg.seed), models, train, val, strategy)
+        return
+    first = 0
+    if cfg.arch == "shared" and not cfg.model.pretrained:  # a pretrained trunk is shared as it comes
+        trunk = train_shared_trunk(run, cfg, train, val, strategy, only, stage)
+        if trunk is None:
+            return
+        models = FromScratch(trunk)
+        first = 1 if cfg.trunk == "first-class" else 0
+    kind = {"independent": "own CNN", "shared": "head on frozen trunk"}[cfg.arch]
+    if cfg.model.cached_trunk:
+        kind = "head on the frozen pretrained trunk"
+    for k in range(first, n):
+        if not only or cfg.classes[k] in only:
+            fit_unit(run, class_unit(cfg, k, kind), models, train, val, strategy)
+
+
+def train_shared_trunk(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays, strategy,
+                       only: list[str] | None, stage: str) -> keras.Model | None:
+    """The trunk every head of a shared run copies: the first class's CNN (the study's) or a CNN
+    trained on all labels (--trunk multitask). None when only the trunk was asked for."""
+    if cfg.trunk == "multitask":
+        unit = Unit(TRUNK, "shared trunk (all labels)", "trunk", len(cfg.classes), None, cfg, cfg.seed)
+    else:
+        unit = class_unit(cfg, 0, "trunk + head")
+        unit.freeze_trunk = True
+    if stage == "trunk" or (stage == "all" and (not only or unit.name in only)):
+        fit_unit(run, unit, FromScratch(), train, val, strategy)
+    if stage == "trunk":
+        return None
+    if not run.is_done(unit.name):
+        raise UserError(f"{run.path}: the shared trunk ({unit.name}) is not trained yet; "
+                        f"train it first: mledge train --resume {run.path} --stage trunk")
+    return keras.models.load_model(run.model_path(unit.name), compile=False)
