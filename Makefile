@@ -24,7 +24,7 @@ install-edge: $(EDGE_VENV)/.installed
 $(EDGE_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_VENV)/bin/pip install -q --upgrade pip
-	$(EDGE_VENV)/bin/pip install -q -e '.[edge]' pytest
+	$(EDGE_VENV)/bin/pip install -q -e '.[edge]' pytest hypothesis
 	touch $@
 
 demo: install

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import BundleError, read_manifest
+from edge.bundle import BundleError, read_manifest, read_model
 from edge.preprocess import load_image
 from edge.runtime import make_interpreter
 
@@ -25,19 +25,34 @@ class Prediction:
 
 
 class ModelFile:
-    """One .tflite file: feeds pixels in the dtype its input wants, returns float outputs (N, k)."""
+    """One .tflite file: feeds pixels in the dtype its input wants, returns float outputs (N, k).
 
-    def __init__(self, path: Path, num_threads: int | None, output_kind: str):
+    The model is untrusted: it loads from the bytes the bundle reader checked, and its input and
+    output must be what the manifest says (shape, dtype, one column per class it claims)."""
+
+    def __init__(self, path: Path, content: bytes, spec: dict, outputs: int, num_threads: int | None,
+                 output_kind: str):
+        self.path = path
         try:
-            self.interpreter = make_interpreter(str(path), num_threads)
-        except (ValueError, RuntimeError) as err:
-            raise BundleError(f"{path}: the interpreter cannot load this model ({err})") from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+            self.interpreter = make_interpreter(content, num_threads)
+            inputs, results = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        except Exception as err:  # the interpreter's own error for a malformed model, whatever its type
+            raise BundleError(f"{path}: the interpreter cannot load this model ({str(err)[:160]})") from None
+        if len(inputs) != 1 or len(results) != 1:
+            raise BundleError(f"{path}: {len(inputs)} inputs and {len(results)} outputs; a bundle model has one each")
+        self.input, self.output = inputs[0], results[0]
+        shape = [int(v) for v in self.input["shape"]]
+        expected = [int(spec["height"]), int(spec["width"]), 3]
+        if len(shape) != 4 or shape[1:] != expected or np.dtype(self.input["dtype"]).name != spec["dtype"]:
+            raise BundleError(f"{path}: input {shape} {np.dtype(self.input['dtype']).name}, the manifest says "
+                              f"[N, {', '.join(map(str, expected))}] {spec['dtype']}")
+        width = int(np.prod(self.output["shape"][1:])) if len(self.output["shape"]) > 1 else 0
+        if width != outputs:
+            raise BundleError(f"{path}: {width} output columns, the manifest names {outputs} classes for it")
         self.output_kind = output_kind
         signature = self.input.get("shape_signature", self.input["shape"])
         self.dynamic_batch = len(signature) > 0 and signature[0] == -1
-        self.batch = int(self.input["shape"][0])
+        self.batch = max(1, shape[0])
 
     def _resize(self, n: int) -> None:
         if n != self.batch:
@@ -66,9 +81,12 @@ class ModelFile:
                                for i in range(0, len(pixels), self.batch)])
 
     def _invoke_batch(self, pixels: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self.input["index"], self._quantize(pixels))
-        self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self.output["index"])
+        try:
+            self.interpreter.set_tensor(self.input["index"], self._quantize(pixels))
+            self.interpreter.invoke()
+            out = self.interpreter.get_tensor(self.output["index"])
+        except (ValueError, RuntimeError) as err:
+            raise BundleError(f"{self.path}: the model fails to run ({str(err)[:160]})") from None
         if out.dtype != np.float32:
             scale, zero = self.output["quantization"]
             out = (out.astype(np.float32) - zero) * scale
@@ -85,14 +103,15 @@ class Predictor:
 
     def __init__(self, bundle: str | Path, num_threads: int | None = None, verify: bool = True):
         self.path = Path(bundle)
-        self.manifest = read_manifest(self.path, verify=verify)
+        self.manifest = read_manifest(self.path, verify=False)  # each file is verified as it is read
         self.classes: list[str] = list(self.manifest["classes"])
         self.thresholds = np.asarray(self.manifest["thresholds"], dtype=np.float64)
         spec = self.manifest["input"]
         self.size = (int(spec["height"]), int(spec["width"]))
         self.resize = spec.get("resize", "bilinear")
         self.num_threads = num_threads
-        self.files = [ModelFile(self.path / entry["name"], num_threads, self.manifest["output"])
+        self.files = [ModelFile(self.path / entry["name"], read_model(self.path, entry, verify), spec,
+                                len(entry["outputs"]), num_threads, self.manifest["output"])
                       for entry in self.manifest["files"]]
         order = {c: k for k, c in enumerate(self.classes)}
         self.columns = [[order[c] for c in entry["outputs"]] for entry in self.manifest["files"]]

@@ -70,9 +70,11 @@ def get_runtime() -> Runtime:
     return _cached
 
 
-def make_interpreter(model_path: str, num_threads: int | None = None) -> Any:
-    """An interpreter with tensors allocated. XNNPACK is applied by the default op resolver."""
-    interpreter = get_runtime().interpreter_class(model_path=str(model_path), num_threads=num_threads)
+def make_interpreter(model: str | bytes, num_threads: int | None = None) -> Any:
+    """An interpreter with tensors allocated, from a file path or the model's bytes (what the bundle
+    reader checked). XNNPACK is applied by the default op resolver."""
+    source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+    interpreter = get_runtime().interpreter_class(**source, num_threads=num_threads)
     interpreter.allocate_tensors()
     return interpreter
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.bundle import FORMAT_VERSION, LABELS, MANIFEST, sha256_of
+from edge.bundle import LABELS, MANIFEST, sha256_of
+from edge.schema import FORMAT_VERSION
 from toolkit.atomic import write_atomic, write_json
 
 
