@@ -18,8 +18,15 @@ from toolkit.errors import UserError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
 class _Group(click.Group):
-    """Turns user mistakes (UserError, a bundle or image error) into one line on stderr and exit 2."""
+    """The one place every command's errors end: a user mistake (a bad option, path, dataset, bundle
+    or image) is one line on stderr and exit 2; anything else is a bug, said in one line (exit 1)
+    unless MLEDGE_DEBUG=1 asks for the traceback."""
 
     def invoke(self, ctx):
         from edge.bundle import BundleError
@@ -28,12 +35,23 @@ class _Group(click.Group):
 
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except click.UsageError as err:  # a bad option or argument of a subcommand: one line, with where to look
+            where = err.ctx.command_path if err.ctx else "mledge"
+            fail(f"{err.format_message()} (see {where} --help)", 2)
         except (UserError, BundleError, ImageError, DatasetError) as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
+            fail(str(err), 2)
+        except OSError as err:  # the disk, not us: full, read-only, permissions
+            fail(f"{err.filename + ': ' if err.filename else ''}{err.strerror or err}", 2)
         except KeyboardInterrupt:
             click.echo("interrupted: finished epochs and models are kept (continue with --resume)", err=True)
             sys.exit(130)
+        except Exception as err:
+            if os.environ.get("MLEDGE_DEBUG") == "1":
+                raise
+            fail(f"internal error, a bug in mledge ({type(err).__name__}: {str(err)[:200]}); "
+                 f"run again with MLEDGE_DEBUG=1 for the traceback", 1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

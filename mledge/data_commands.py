@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from mledge.params import SECONDS, SEED, OutputFolder
+
 
 @click.group()
 def data() -> None:
@@ -11,10 +13,13 @@ def data() -> None:
 
 
 @data.command("synth")
-@click.argument("out", type=click.Path(file_okay=False))
-@click.option("--images", default=1000, show_default=True, help="Number of images to draw.")
-@click.option("--size", default=128, show_default=True, help="Side of the square images in pixels.")
-@click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same files.")
+@click.argument("out", type=OutputFolder())
+@click.option("--images", default=1000, show_default=True, type=click.IntRange(10, 1_000_000),
+              help="Number of images to draw.")
+@click.option("--size", default=128, show_default=True, type=click.IntRange(16, 4096),
+              help="Side of the square images in pixels.")
+@click.option("--seed", default=0, show_default=True, type=SEED,
+              help="Random seed: the same seed gives the same files.")
 @click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
 def data_synth(out: str, images: int, size: int, seed: int, force: bool) -> None:
     """Write a synthetic VOC 2007-like dataset (train/val/test, Annotations, 20 classes) to OUT."""
@@ -41,9 +46,9 @@ def data_stats(root: str, split: str, labels: str, fmt: str) -> None:
 
 @data.command("fetch")
 @click.argument("name", type=click.Choice(["voc2007"]))
-@click.option("--dest", default="data/voc2007", show_default=True, type=click.Path(file_okay=False),
+@click.option("--dest", default="data/voc2007", show_default=True, type=OutputFolder(),
               help="Folder for the archives and the unpacked VOCdevkit.")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the server.")
+@click.option("--timeout", default=30.0, show_default=True, type=SECONDS, help="Seconds to wait for the server.")
 @click.option("--mirror", help="Base URL holding the two archives (default: the VOC server).")
 def data_fetch(name: str, dest: str, timeout: float, mirror: str | None) -> None:
     """Download the official VOC 2007 archives (md5 verified) and unpack them into DEST."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mledge.params import COUNT, THREADS, THRESHOLD, int_list
 from toolkit.errors import UserError
 
 
@@ -25,16 +26,18 @@ def edge_info(bundle):
 
     from edge.runtime import cpu_info, delegate_report, get_runtime
 
+    manifest = None
+    if bundle:
+        from edge.bundle import read_manifest
+
+        manifest = read_manifest(bundle)  # a bad bundle is refused before anything is printed
     rt = get_runtime()
     cpu = cpu_info()
     click.echo(f"interpreter  {rt.name} {rt.version}")
     click.echo(f"numpy        {numpy.__version__}")
     click.echo(f"pillow       {PIL.__version__}")
     click.echo(f"cpu          {cpu['machine']}, {cpu['cores']} cores, {cpu['model']}")
-    if bundle:
-        from edge.bundle import read_manifest
-
-        manifest = read_manifest(bundle)
+    if manifest:
         first = Path(bundle) / manifest["files"][0]["name"]
         click.echo(f"xnnpack      {delegate_report(first)} ({first.name})")
     else:
@@ -44,10 +47,10 @@ def edge_info(bundle):
 @edge.command("predict")
 @click.argument("bundle", type=click.Path(file_okay=False))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("--threads", type=int, help="Interpreter threads (default: the runtime's choice).")
+@click.option("--threads", type=THREADS, help="Interpreter threads (default: the runtime's choice).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="Output format.")
-@click.option("--threshold", type=float, help="One threshold for every class instead of the bundle's own.")
+@click.option("--threshold", type=THRESHOLD, help="One threshold for every class instead of the bundle's own.")
 def edge_predict(bundle, inputs, threads, fmt, threshold):
     """Label images (files or folders) with a bundle; unreadable images are reported and skipped."""
     from edge.predictor import Predictor
@@ -86,22 +89,17 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
         sys.exit(1)
 
 
-def _int_list(value: str) -> list[int]:
-    try:
-        return [int(v) for v in value.split(",") if v]
-    except ValueError:
-        raise click.BadParameter(f"expected integers like 1,2,4, not {value!r}") from None
-
-
 @edge.command("bench")
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--images", "images_dir", type=click.Path(file_okay=False), help="Folder of images to run on.")
 @click.option("--voc", "voc_root", type=click.Path(), help="VOC root: its split's images and labels (adds mAP).")
 @click.option("--split", default="val", show_default=True, help="VOC split with --voc.")
-@click.option("--limit", type=int, help="Use the first N images only.")
-@click.option("--threads", default="1", show_default=True, help="Thread counts to measure, e.g. 1,2,4.")
-@click.option("--runs", default=50, show_default=True, help="Timed invoke-only calls per bundle (batch 1).")
-@click.option("--warmup", default=5, show_default=True, help="Untimed calls before timing.")
+@click.option("--limit", type=COUNT, help="Use the first N images only.")
+@click.option("--threads", default="1", show_default=True, callback=lambda ctx, param, value: int_list(value),
+              help="Thread counts to measure, e.g. 1,2,4 (each 1 to 256).")
+@click.option("--runs", default=50, show_default=True, type=COUNT, help="Timed invoke-only calls per bundle (batch 1).")
+@click.option("--warmup", default=5, show_default=True, type=click.IntRange(0, 100_000),
+              help="Untimed calls before timing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
 @click.option("--label", default="", help="A note printed above the table (e.g. 'emulated aarch64').")
 def edge_bench(bundles, images_dir, voc_root, split, limit, threads, runs, warmup, as_json, label):
@@ -115,7 +113,7 @@ def edge_bench(bundles, images_dir, voc_root, split, limit, threads, runs, warmu
 
     if bool(images_dir) == bool(voc_root):
         raise UserError("edge bench needs exactly one of --images DIR or --voc ROOT")
-    rows = run_bench(list(bundles), _int_list(threads), runs, warmup, images_dir=images_dir, voc_root=voc_root,
+    rows = run_bench(list(bundles), threads, runs, warmup, images_dir=images_dir, voc_root=voc_root,
                      split=split, limit=limit, progress=lambda msg: click.echo(msg, err=True))
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from mledge.params import COUNT, OutputFolder
+
 
 @click.command("export")
 @click.argument("run", type=click.Path(file_okay=False))
@@ -14,16 +16,18 @@ import click
               help="float32; float16 weights; dynamic (int8 weights); int8 (full integer, uint8 input); "
               "int8-float-last (int8 but the logits layer in float: keeps a wide-logit model's mAP; float input). "
               "int8 modes calibrate on training images (see export/quantize.py).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@click.option("--out", required=True, type=OutputFolder(), help="Bundle folder to write.")
 @click.option("--calib-split", default="train", show_default=True, help="int8: split the calibration images come from.")
-@click.option("--calib-images", default=300, show_default=True, help="int8: number of calibration images.")
+@click.option("--calib-images", default=300, show_default=True, type=click.IntRange(1, 100_000),
+              help="int8: number of calibration images.")
 @click.option("--fuse", is_flag=True, help="independent/shared: one .tflite for the ensemble (shared: the trunk "
               "runs once, then the 20 heads) instead of one file per class.")
 @click.option("--output", type=click.Choice(["logits", "probabilities"]), default="logits", show_default=True,
               help="logits: sigmoid applied in float on the device (keeps int8 mAP); probabilities: in-graph sigmoid.")
 @click.option("--eval-split", help="Split to compare Keras and bundle on (default: the run's val split).")
-@click.option("--eval-images", type=int, help="Evaluate on the first N images only.")
-@click.option("--max-map-drop", type=float, help="Exit non-zero (bundle kept) when the bundle loses more than "
+@click.option("--eval-images", type=COUNT, help="Evaluate on the first N images only.")
+@click.option("--max-map-drop", type=click.FloatRange(0, 100),
+              help="Exit non-zero (bundle kept) when the bundle loses more than "
               "this many mAP points against Keras.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop, force):

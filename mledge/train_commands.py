@@ -7,6 +7,18 @@ from pathlib import Path
 
 import click
 
+from mledge.params import (
+    BATCH,
+    EPOCHS,
+    FRACTION,
+    IMAGE_SIZE,
+    LEARNING_RATE,
+    PATIENCE,
+    SEED,
+    THRESHOLD,
+    WEIGHT_DECAY,
+    OutputFolder,
+)
 from toolkit.errors import UserError
 
 ARCH_CHOICES = ("independent", "shared", "multioutput")
@@ -17,7 +29,7 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.argument("root", required=False, type=click.Path())
 @click.option("--arch", type=click.Choice(ARCH_CHOICES), default="multioutput", show_default=True,
               help="independent: 20 CNNs; shared: frozen shared trunk + 20 heads; multioutput: one CNN.")
-@click.option("--out", type=click.Path(file_okay=False), help="RUN folder to create (models, logs, metrics).")
+@click.option("--out", type=OutputFolder(), help="RUN folder to create (models, logs, metrics).")
 @click.option("--resume", "resume_run", type=click.Path(file_okay=False),
               help="Continue the interrupted RUN from its last finished epoch; finished models are kept.")
 @click.option("--force", is_flag=True, help="Replace --out if it already holds a run.")
@@ -30,10 +42,10 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               show_default=True, help="Difficult-only labels: masked out of the loss, or taken as 1 or 0.")
 @click.option("--on-bad-image", type=click.Choice(["error", "skip"]), default="error", show_default=True,
               help="An unreadable image stops loading, or is skipped with a warning.")
-@click.option("--epochs", default=30, show_default=True, help="Maximum epochs (per model).")
-@click.option("--patience", default=5, show_default=True, help="Stop after this many epochs without a "
+@click.option("--epochs", default=30, show_default=True, type=EPOCHS, help="Maximum epochs (per model).")
+@click.option("--patience", default=5, show_default=True, type=PATIENCE, help="Stop after this many epochs without a "
               "better val mAP (0: never stop early); the best epoch is kept.")
-@click.option("--img-size", type=int, help="Input side in pixels (default: 100 for the study's CNN, 224 for "
+@click.option("--img-size", type=IMAGE_SIZE, help="Input side in pixels (default: 100 for the study's CNN, 224 for "
               "efficientnet-lite0).")
 @click.option("--backbone", type=click.Choice(["study", "efficientnet-lite0"]), default="study", show_default=True,
               help="study: the study's CNN from scratch; efficientnet-lite0: ImageNet-pretrained (import its "
@@ -42,27 +54,31 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               help="Pretrained backbone: its frozen part runs once per image and what trains reads that cache "
               "(fast, no pixel augmentation); --train-backbone runs the whole network on augmented images "
               "every step (slow on a CPU) and trains all of it, or its last --finetune-blocks.")
-@click.option("--finetune-blocks", default=0, show_default=True,
+@click.option("--finetune-blocks", default=0, show_default=True, type=click.IntRange(0, 16),
               help="Pretrained backbone: also train its last N of 16 blocks and the head conv (batch norms "
               "frozen; with a frozen backbone, on cached activations with random flips of the maps).")
 @click.option("--widths", default="32,64,512", show_default=True,
               help="Conv block 1, conv block 2 and dense widths (small ones for tests).")
-@click.option("--batch", default=32, show_default=True, help="Batch size.")
-@click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--weight-decay", default=0.0, show_default=True, help="> 0: AdamW with this weight decay.")
+@click.option("--batch", default=32, show_default=True, type=BATCH, help="Batch size.")
+@click.option("--lr", default=1e-3, show_default=True, type=LEARNING_RATE, help="Adam learning rate.")
+@click.option("--weight-decay", default=0.0, show_default=True, type=WEIGHT_DECAY,
+              help="> 0: AdamW with this weight decay.")
 @click.option("--schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
               help="Learning-rate schedule: constant (the study's) or cosine decay to 0 over --epochs.")
 @click.option("--loss", type=click.Choice(LOSS_CHOICES), default="bce", show_default=True,
               help="bce (the study's), weighted (per-class positive weights), focal, asl (asymmetric).")
 @click.option("--no-augment", is_flag=True, help="Turn off flip/zoom/shear augmentation.")
-@click.option("--zoom", default=0.2, show_default=True, help="Random zoom range (the study's 0.2).")
-@click.option("--shear", default=0.2, show_default=True, help="Random shear in degrees (the study's 0.2).")
-@click.option("--translate", default=0.0, show_default=True, help="Random shift, fraction of the side (0: off).")
-@click.option("--jitter", default=0.0, show_default=True,
+@click.option("--zoom", default=0.2, show_default=True, type=click.FloatRange(0, 0.9),
+              help="Random zoom range (the study's 0.2).")
+@click.option("--shear", default=0.2, show_default=True, type=click.FloatRange(0, 45),
+              help="Random shear in degrees (the study's 0.2).")
+@click.option("--translate", default=0.0, show_default=True, type=click.FloatRange(0, 0.5),
+              help="Random shift, fraction of the side (0: off).")
+@click.option("--jitter", default=0.0, show_default=True, type=FRACTION,
               help="Random brightness and contrast change, as a fraction (0: off, the study's).")
 @click.option("--trunk", type=click.Choice(["first-class", "multitask"]), default="first-class", show_default=True,
               help="shared only: the trunk of the first class's CNN (the study), or one trained on all labels.")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Random seed.")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (weights stay float32).")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
               show_default=True, help="mirrored: MirroredStrategy over this machine's GPUs; multiworker: "
@@ -71,7 +87,7 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               "RUN, joining it if it exists with the same settings: for job arrays.")
 @click.option("--stage", type=click.Choice(["all", "trunk", "heads"]), default="all", show_default=True,
               help="shared: train only the trunk, or only the heads (the trunk must exist).")
-@click.option("--jobs", default=1, show_default=True,
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
               help="independent/shared: train N classes at once in separate processes on this machine.")
 def train(root, arch, out, resume_run, force, split, val_split, labels, difficult, on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, widths, batch, lr, weight_decay, schedule, loss,
@@ -80,7 +96,7 @@ def train(root, arch, out, resume_run, force, split, val_split, labels, difficul
     from toolkit import train as training
     from toolkit.config import TrainConfig
     from toolkit.data.pipeline import Augment
-    from toolkit.models import CNNConfig
+    from toolkit.models import MIN_INPUT_SIZE, CNNConfig
 
     only = [c.strip() for c in only.split(",") if c.strip()] if only else None
     if resume_run:
@@ -93,12 +109,18 @@ def train(root, arch, out, resume_run, force, split, val_split, labels, difficul
             c1, c2, d = (int(v) for v in widths.split(","))
         except ValueError:
             raise UserError(f"--widths must be three integers like 32,64,512, not {widths!r}") from None
+        if min(c1, c2, d) < 1:
+            raise click.BadParameter(f"every width must be at least 1, not {widths!r}", param_hint="--widths")
+        img_size = img_size or (100 if backbone == "study" else 224)
+        if img_size < MIN_INPUT_SIZE[backbone]:
+            raise click.BadParameter(f"{img_size} is below the {backbone} network's minimum of "
+                                     f"{MIN_INPUT_SIZE[backbone]} pixels", param_hint="--img-size")
         augment = (Augment(flip=False, zoom=0.0, shear_degrees=0.0) if no_augment else
                    Augment(zoom=zoom, shear_degrees=shear, translate=translate, brightness=jitter, contrast=jitter))
         cfg = TrainConfig(
             root=str(Path(root).resolve()), arch=arch, split=split, val_split=val_split, labels=labels,
             difficult=difficult, on_bad_image=on_bad_image, augment=augment,
-            model=CNNConfig(img_size or (100 if backbone == "study" else 224), c1, c2, d, backbone=backbone,
+            model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
                             freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
             patience=patience, trunk=trunk, mixed_precision=mixed_precision, strategy=strategy,
@@ -126,10 +148,10 @@ def train(root, arch, out, resume_run, force, split, val_split, labels, difficul
 @click.argument("run", type=click.Path(file_okay=False))
 @click.argument("root", required=False, type=click.Path())
 @click.option("--split", default="val", show_default=True, help="Split to evaluate on.")
-@click.option("--threshold", type=float, help="One threshold for every class instead of RUN/thresholds.json.")
+@click.option("--threshold", type=THRESHOLD, help="One threshold for every class instead of RUN/thresholds.json.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Output format.")
-@click.option("--plots", type=click.Path(file_okay=False), help="Write PR curves and an AP bar chart (PNG) here.")
+@click.option("--plots", type=OutputFolder(), help="Write PR curves and an AP bar chart (PNG) here.")
 def evaluate(run, root, split, threshold, fmt, plots):
     """Evaluate a finished RUN on a split of ROOT (default: the run's own dataset)."""
     from toolkit.evaluate import evaluate_run, format_report
@@ -216,15 +238,15 @@ def classes_add(run, name, root):
 @classes.command("retrain")
 @click.argument("run", type=click.Path(file_okay=False))
 @click.argument("name")
-@click.option("--epochs", type=int, help="Maximum epochs for this class.")
-@click.option("--lr", type=float, help="Learning rate for this class.")
+@click.option("--epochs", type=EPOCHS, help="Maximum epochs for this class.")
+@click.option("--lr", type=LEARNING_RATE, help="Learning rate for this class.")
 @click.option("--loss", type=click.Choice(LOSS_CHOICES), help="Loss for this class.")
-@click.option("--batch", type=int, help="Batch size for this class.")
-@click.option("--patience", type=int, help="Early-stopping patience for this class (0: off).")
-@click.option("--weight-decay", type=float, help="AdamW weight decay for this class.")
+@click.option("--batch", type=BATCH, help="Batch size for this class.")
+@click.option("--patience", type=PATIENCE, help="Early-stopping patience for this class (0: off).")
+@click.option("--weight-decay", type=WEIGHT_DECAY, help="AdamW weight decay for this class.")
 @click.option("--schedule", type=click.Choice(["constant", "cosine"]), help="Learning-rate schedule for this class.")
-@click.option("--seed", type=int, help="Random seed for this class.")
-@click.option("--img-size", type=int,
+@click.option("--seed", type=SEED, help="Random seed for this class.")
+@click.option("--img-size", type=IMAGE_SIZE,
               help="Side this class's CNN works at. The bundle still takes the run's pixels (decoded once per "
                    "image) and this class's graph resizes them: smaller is cheaper, larger only upsamples.")
 def classes_retrain(run, name, **settings):

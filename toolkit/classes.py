@@ -10,6 +10,7 @@ from pathlib import Path
 from toolkit.atomic import write_json
 from toolkit.config import CLASS_SETTINGS
 from toolkit.errors import UserError
+from toolkit.models import MIN_INPUT_SIZE
 from toolkit.run import TRUNK, Run
 
 
@@ -59,8 +60,9 @@ def retrain_class(run_path: str | Path, name: str, settings: dict) -> dict:
     if "img_size" in settings and cfg.model.pretrained:
         raise UserError(f"{run.path}: --img-size per class applies to the study CNN; a pretrained backbone "
                         f"works at the run's size ({cfg.model.img_size})")
-    if settings.get("img_size", 10) < 10:
-        raise UserError(f"--img-size {settings['img_size']}: the study CNN needs at least 10 pixels a side")
+    if settings.get("img_size", MIN_INPUT_SIZE["study"]) < MIN_INPUT_SIZE["study"]:
+        raise UserError(f"--img-size {settings['img_size']}: the study CNN needs at least "
+                        f"{MIN_INPUT_SIZE['study']} pixels a side")
     cfg.class_settings = {**cfg.class_settings, name: {**cfg.class_settings.get(name, {}), **settings}}
     t0 = time.time()
     train_data, val_data = train.load_training_data(cfg)

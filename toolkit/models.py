@@ -25,6 +25,9 @@ HEAD_LAYERS = ("dense", "logits")
 
 
 BACKBONES = ("study", "efficientnet-lite0")
+# The smallest input side each network takes: the study's CNN loses 2 pixels to each valid conv and
+# halves twice (10 -> 1x1); EfficientNet-Lite0 strides 32 in all.
+MIN_INPUT_SIZE = {"study": 10, "efficientnet-lite0": 32}
 BACKBONE_LAYER = "efficientnet_lite0"  # the pretrained backbone, one nested layer of the model
 
 

@@ -1,0 +1,53 @@
+"""Parameter types and ranges every command shares: click checks them before any work starts, and
+--help shows each range."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+EPOCHS = click.IntRange(1, 100_000)
+PATIENCE = click.IntRange(0, 100_000)
+BATCH = click.IntRange(1, 65_536)
+IMAGE_SIZE = click.IntRange(1, 4096)  # and at least the architecture's minimum (toolkit.models.min_input_size)
+LEARNING_RATE = click.FloatRange(0, 10, min_open=True)
+WEIGHT_DECAY = click.FloatRange(0, 1)
+FRACTION = click.FloatRange(0, 1)
+THRESHOLD = click.FloatRange(0, 1)
+SEED = click.IntRange(0, 2**32 - 1)
+THREADS = click.IntRange(1, 256)
+COUNT = click.IntRange(1, 10_000_000)
+SECONDS = click.FloatRange(0, 3600, min_open=True)
+
+
+class OutputFolder(click.Path):
+    """A folder the command will create or fill: refused before any work when a part of it is a
+    regular file or the nearest existing folder cannot be written."""
+
+    def __init__(self):
+        super().__init__(file_okay=False)
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        path = Path(value).absolute()
+        existing = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+        if not existing.is_dir():
+            self.fail(f"{value}: {existing} is a file, not a folder", param, ctx)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            self.fail(f"{value}: {existing} is not writable", param, ctx)
+        return value
+
+
+def int_list(value: str, allowed: click.IntRange = THREADS) -> list[int]:
+    """"1,2,4" -> [1, 2, 4], each within ``allowed``."""
+    try:
+        values = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected integers like 1,2,4, not {value!r}") from None
+    if not values:
+        raise click.BadParameter(f"expected integers like 1,2,4, not {value!r}")
+    for v in values:
+        allowed.convert(v, None, None)
+    return values
