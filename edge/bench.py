@@ -2,7 +2,8 @@
 bundle's memory does not hide another's. Answers the study's question with measurements: files,
 bytes, load time, latency (invoke only and end to end), images/s, peak memory and mAP.
 
-Run a worker by hand: ``python -m edge.bench '{"bundle": ..., "images": [...], ...}'``.
+A worker reads its job as JSON on stdin (any number of images; a command line would overflow) and
+writes one JSON line: ``echo '{"bundle": ..., "images": [...], ...}' | python -m edge.bench``.
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ def measure(bundle: str, images: list[str], labels: list | None, valid: list | N
         t0 = time.perf_counter()
         predictor.predict_pixels(x)
         invoke.append(time.perf_counter() - t0)
-    e2e, probs = [], []
-    for path in images:
-        t0 = time.perf_counter()
-        probs.append(predictor.predict_pixels(predictor.load(path)[None])[0])
-        e2e.append(time.perf_counter() - t0)
+    e2e, probs = [], np.empty((len(images), len(predictor.classes)), np.float32)
+    with _progress(images, f"{Path(bundle).name} threads={threads}") as bar:
+        for k, path in enumerate(bar):  # decode, run, keep the scores, forget the pixels
+            t0 = time.perf_counter()
+            probs[k] = predictor.predict_pixels(predictor.load(path)[None])[0]
+            e2e.append(time.perf_counter() - t0)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the runtime, one model, 8 images
     result = {
         "bundle": str(bundle), "arch": manifest["architecture"] + ("+fused" if manifest.get("fused") else ""),
@@ -94,7 +96,7 @@ def measure(bundle: str, images: list[str], labels: list | None, valid: list | N
     if labels is not None:
         from edge.metrics import mean_ap
 
-        result["mAP"] = mean_ap(np.asarray(labels), np.asarray(probs), np.asarray(valid, bool))
+        result["mAP"] = mean_ap(np.asarray(labels), probs, np.asarray(valid, bool))
     return result
 
 
@@ -135,12 +137,13 @@ def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, im
                 if not job["images"]:
                     raise ValueError(f"{images_dir}: no images found")
                 progress(f"bench {bundle} threads={n} ({len(job['images'])} images)")
-                proc = subprocess.run([*worker_python(), "-m", "edge.bench", json.dumps(job)], capture_output=True,
-                                      text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-                if proc.returncode != 0:
-                    tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-                    raise RuntimeError(tail)
-                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLEDGE_PROGRESS": "1" if sys.stderr.isatty() else ""}
+                proc = subprocess.run([*worker_python(), "-m", "edge.bench"], input=json.dumps(job),
+                                      stdout=subprocess.PIPE, text=True, env=env)  # stderr: the progress bar
+                lines = proc.stdout.strip().splitlines()
+                row = json.loads(lines[-1]) if lines else {"error": f"worker died (exit code {proc.returncode})"}
+                if "error" in row:
+                    raise RuntimeError(row["error"])
                 row["status"] = "ok"
             except Exception as err:  # a broken bundle is a row with its reason, not a crash
                 row = {"bundle": bundle, "threads": n, "status": f"failed: {str(err)[:160]}"}
@@ -169,11 +172,24 @@ def flat_rows(rows: list[dict]) -> list[dict]:
     } for r in rows]
 
 
-def _worker(job: dict) -> None:
-    result = measure(job["bundle"], job["images"], job["labels"], job["valid"], job["threads"], job["runs"],
-                     job["warmup"])
+def _progress(items: list, label: str):
+    """A progress bar on the terminal the bench was started from (the parent says whether it is one)."""
+    import click
+
+    return click.progressbar(items, label=label, file=sys.stderr, hidden=os.environ.get("MLEDGE_PROGRESS") != "1")
+
+
+def _worker() -> None:
+    """One job from stdin, one JSON line on stdout: the measurements, or the error that stopped them."""
+    try:
+        job = json.load(sys.stdin)
+        result = measure(job["bundle"], job["images"], job["labels"], job["valid"], job["threads"], job["runs"],
+                         job["warmup"])
+    except Exception as err:  # the parent turns it into the bundle's row
+        print(json.dumps({"error": f"{type(err).__name__}: {err}"[:300]}))
+        sys.exit(1)
     print(json.dumps(result))
 
 
 if __name__ == "__main__":
-    _worker(json.loads(sys.argv[1]))
+    _worker()

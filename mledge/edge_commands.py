@@ -55,9 +55,8 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
     """Label images (files or folders) with a bundle; unreadable images are reported and skipped."""
     from edge.predictor import Predictor
     from edge.preprocess import ImageError, list_images
-    from edge.text_table import format_rows
+    from edge.text_table import RowStream
 
-    predictor = Predictor(bundle, num_threads=threads)
     paths = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -65,25 +64,29 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
         elif item.exists():
             paths.append(item)
         else:
-            click.echo(f"error: {item}: no such file or folder", err=True)
-            sys.exit(2)
-    results, failed = [], 0
+            raise UserError(f"{item}: no such file or folder")
+    predictor = Predictor(bundle, num_threads=threads)
+    top = min(3, len(predictor.classes))
+    widths = {"image": max([5, *(len(str(p)) for p in paths)]),
+              "labels": min(40, max(6, *(len(c) for c in predictor.classes))),
+              "top": top * (max(len(c) for c in predictor.classes) + 6)}
+    rows, failed = RowStream(sys.stdout, fmt, widths), 0
     with click.progressbar(paths, label="labelling", file=sys.stderr,
                            hidden=len(paths) < 10 or not sys.stderr.isatty()) as bar:
-        for path in bar:
+        for path in bar:  # decode, run, print, forget: memory does not grow with the folder
             try:
-                results.append(predictor.predict([path], threshold)[0])
+                result = predictor.predict([path], threshold)[0]
             except ImageError as err:
                 failed += 1
                 click.echo(f"\nskipped: {err}", err=True)
-    if fmt == "json":
-        click.echo(json.dumps([{"image": r.source, "labels": r.labels, "probabilities": r.probabilities}
-                               for r in results], indent=2))
-    else:
-        rows = [{"image": r.source, "labels": " ".join(r.labels) or "-",
-                 "top": " ".join(f"{c}:{p:.2f}" for c, p in sorted(r.probabilities.items(), key=lambda kv: -kv[1])[:3])}
-                for r in results]
-        click.echo(format_rows(rows, "csv" if fmt == "csv" else "table"))
+                continue
+            if fmt == "json":
+                rows.write({"image": result.source, "labels": result.labels, "probabilities": result.probabilities})
+            else:
+                best = sorted(result.probabilities.items(), key=lambda kv: -kv[1])[:top]
+                rows.write({"image": result.source, "labels": " ".join(result.labels) or "-",
+                            "top": " ".join(f"{c}:{p:.2f}" for c, p in best)})
+    rows.close()
     if failed:
         click.echo(f"{failed} of {len(paths)} image(s) could not be read", err=True)
         sys.exit(1)
