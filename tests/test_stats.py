@@ -13,9 +13,9 @@ from toolkit.data.voc import load_split
 
 
 def test_stats_hand_count(tmp_path):
-    labels = {"aeroplane": {"a": 1, "b": -1, "c": 0, "d": 1},
-              "person": {"a": 1, "b": 1, "c": -1, "d": 1},
-              "sheep": {"a": 1, "b": -1, "c": -1, "d": -1}}
+    labels = {"kite": {"a": 1, "b": -1, "c": 0, "d": 1},
+              "pear": {"a": 1, "b": 1, "c": -1, "d": 1},
+              "plum": {"a": 1, "b": -1, "c": -1, "d": -1}}
     stats = compute_stats(load_split(write_voc(tmp_path, labels), "train"))
     assert stats.images_per_class == [2, 3, 1]
     assert stats.difficult_per_class == [1, 0, 0]

@@ -13,7 +13,7 @@ from mledge.cli import main
 from toolkit.data.voc import VOC_CLASSES, DatasetError, load_split
 from toolkit.errors import UserError
 
-LABELS = {"aeroplane": {"a": 1, "b": -1, "c": 0}, "person": {"a": 1, "b": 1, "c": -1}}
+LABELS = {"kite": {"a": 1, "b": -1, "c": 0}, "pear": {"a": 1, "b": 1, "c": -1}}
 
 
 def write_voc(root: Path, labels: dict = LABELS, split: str = "train", images: bool = True) -> Path:
@@ -31,7 +31,7 @@ def write_voc(root: Path, labels: dict = LABELS, split: str = "train", images: b
 
 def test_reads_labels_and_difficult_mask(tmp_path):
     data = load_split(write_voc(tmp_path), "train")
-    assert data.classes == ["aeroplane", "person"]  # VOC order, only the classes present
+    assert data.classes == ["kite", "pear"]
     assert data.ids == ["a", "b", "c"]
     assert data.labels.to_numpy().tolist() == [[1, 1], [0, 1], [0, 0]]
     assert data.difficult.to_numpy().tolist() == [[False, False], [False, False], [True, False]]
@@ -71,8 +71,8 @@ def test_error_missing_root(tmp_path):
 
 def test_error_missing_class_file(tmp_path):
     write_voc(tmp_path)
-    with pytest.raises(DatasetError, match="sheep_train.txt: class label file is missing"):
-        load_split(tmp_path, "train", classes=["aeroplane", "sheep"])
+    with pytest.raises(DatasetError, match="plum_train.txt: class label file is missing"):
+        load_split(tmp_path, "train", classes=["kite", "plum"])
 
 
 def test_error_no_split(tmp_path):
@@ -82,18 +82,18 @@ def test_error_no_split(tmp_path):
 
 
 def test_error_ids_differ(tmp_path):
-    write_voc(tmp_path, {"aeroplane": {"a": 1, "b": -1}, "person": {"a": 1, "z": 1}})
+    write_voc(tmp_path, {"kite": {"a": 1, "b": -1}, "pear": {"a": 1, "z": 1}})
     result = _stats(tmp_path)
     assert result.exit_code == 2
-    assert "person_train.txt: image ids differ from aeroplane_train.txt" in result.output
+    assert "pear_train.txt: image ids differ from kite_train.txt" in result.output
 
 
 def test_error_bad_line(tmp_path):
-    write_voc(tmp_path, {"aeroplane": {"a": 1}})
-    path = tmp_path / "VOC2007/ImageSets/Main/aeroplane_train.txt"
+    write_voc(tmp_path, {"kite": {"a": 1}})
+    path = tmp_path / "VOC2007/ImageSets/Main/kite_train.txt"
     path.write_text("a 1\nb 2\n")
     result = _stats(tmp_path)
-    assert result.exit_code == 2 and "aeroplane_train.txt:2: expected '<id> <1|-1|0>'" in result.output
+    assert result.exit_code == 2 and "kite_train.txt:2: expected '<id> <1|-1|0>'" in result.output
 
 
 def test_error_id_without_jpeg(tmp_path):
@@ -107,6 +107,21 @@ def test_error_annotations_missing(tmp_path):
     write_voc(tmp_path)
     with pytest.raises(UserError, match="Annotations: --labels annotations needs this folder"):
         load_split(tmp_path, "train", labels="annotations")
+
+
+def test_a_voc_dataset_missing_a_class_file_is_an_error(tmp_path):
+    """Never a quietly smaller class list: VOC's names mean VOC's 20 classes."""
+    write_voc(tmp_path, {name: {"a": 1, "b": -1} for name in VOC_CLASSES if name != "bicycle"})
+    with pytest.raises(DatasetError, match=r"Main/bicycle_train.txt: class label file is missing \(a VOC dataset"):
+        load_split(tmp_path, "train")
+    result = _stats(tmp_path)
+    assert result.exit_code == 2 and "bicycle_train.txt: class label file is missing" in result.output
+
+
+def test_other_label_files_are_not_classes_until_added(tmp_path, caplog):
+    write_voc(tmp_path, {name: {"a": 1, "b": -1} for name in [*VOC_CLASSES, "giraffe"]})
+    assert load_split(tmp_path, "train").classes == list(VOC_CLASSES)
+    assert "giraffe_train.txt not taken as classes" in caplog.text and "mledge classes add" in caplog.text
 
 
 def test_dataset_error_is_one_line(tmp_path):

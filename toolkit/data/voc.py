@@ -7,6 +7,7 @@ The VOC devkit's classification labels live in ``ImageSets/Main/<class>_<split>.
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ VOC_CLASSES: tuple[str, ...] = (
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
     "tvmonitor",
 )  # fmt: skip
+
+log = logging.getLogger("mledge.data")
 
 DIFFICULT_MODES = ("ignore", "positive", "negative")
 LABEL_SOURCES = ("imagesets", "annotations")
@@ -67,13 +70,24 @@ class VOCSplit:
 
 
 def discover_classes(root: Path, split: str) -> list[str]:
-    """The classes of a split: VOC's 20 in order when present, then any others (sorted) found beside them."""
+    """The classes of a split. A VOC dataset (any of VOC's class names) has VOC's 20, in order, and a
+    missing label file is an error, never a quietly smaller class list; other files beside them are
+    not classes until ``mledge classes add`` makes them one. Any other dataset: its files' classes, sorted."""
     main = root / "ImageSets" / "Main"
     found = sorted(p.name[: -len(f"_{split}.txt")] for p in main.glob(f"*_{split}.txt"))
     if not found:
         raise UserError(f"{main}: no <class>_{split}.txt files for split {split!r}")
-    ordered = [c for c in VOC_CLASSES if c in found]
-    return ordered + [c for c in found if c not in VOC_CLASSES] if ordered else found
+    if not set(found) & set(VOC_CLASSES):
+        return found
+    missing = [c for c in VOC_CLASSES if c not in found]
+    if missing:
+        raise DatasetError(f"{main / f'{missing[0]}_{split}.txt'}: class label file is missing (a VOC dataset has "
+                           f"all 20 classes; {len(missing)} missing: {', '.join(missing)})")
+    extra = [c for c in found if c not in VOC_CLASSES]
+    if extra:
+        log.warning("%s: %s not taken as classes (VOC's 20 are); add one with: mledge classes add RUN NAME %s",
+                    main, ", ".join(f"{c}_{split}.txt" for c in extra), root)
+    return list(VOC_CLASSES)
 
 
 def parse_annotation(path: Path) -> list[tuple[str, bool, tuple[int, int, int, int]]]:
