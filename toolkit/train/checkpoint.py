@@ -1,14 +1,15 @@
 """One unit's progress and its checkpoint folder: what resume reads and every epoch writes.
 
-    RUN/checkpoints/UNIT/last.keras         the model after the last finished epoch (with its optimizer)
-    RUN/checkpoints/UNIT/best.weights.h5    the weights of the best epoch so far
-    RUN/checkpoints/UNIT/state.json         UnitState, written last: an epoch counts once all three exist
+    RUN/checkpoints/UNIT/last-EPOCH.keras        the model after the last finished epoch (with its optimizer)
+    RUN/checkpoints/UNIT/best-EPOCH.weights.h5   the weights of the best epoch so far
+    RUN/checkpoints/UNIT/state.json              UnitState and the two files' names, written last
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ class UnitState:
         self.history.append({"epoch": self.epoch, "loss": loss, "val_loss": val_loss, "val_map": score,
                              "seconds": round(seconds, 2)})
         log.info("epoch %d: loss %.4f val_loss %.4f val mAP %.4f (%.1fs)", self.epoch, loss, val_loss, score, seconds)
-        if score > self.best:
+        if not self.best_epoch or score > self.best:  # the first epoch is the best so far, whatever its score
             self.best, self.best_epoch, self.wait = score, self.epoch, 0
             return True
         self.wait += 1
@@ -49,22 +50,25 @@ class UnitState:
 
 @dataclass
 class Checkpoint:
+    """Each epoch writes new files (named by epoch), then state.json naming them, then removes the
+    files it no longer names: a kill at any moment leaves a state.json whose files exist and belong
+    to it, and resume continues from there."""
+
     folder: Path
-
-    @property
-    def last(self) -> Path:
-        return self.folder / "last.keras"
-
-    @property
-    def best(self) -> Path:
-        return self.folder / "best.weights.h5"
 
     @property
     def state_path(self) -> Path:
         return self.folder / "state.json"
 
     def exists(self) -> bool:
-        return self.state_path.is_file() and self.last.is_file()
+        return self.state_path.is_file()
+
+    def _files(self) -> dict:
+        return json.loads(self.state_path.read_text())["files"]
+
+    @property
+    def best(self) -> Path:
+        return self.folder / self._files()["best"]
 
     def load(self):
         """(model, state) after the last finished epoch."""
@@ -72,13 +76,20 @@ class Checkpoint:
 
         import toolkit.losses  # noqa: F401  registers the loss for deserialisation
 
-        return keras.models.load_model(self.last), UnitState(**json.loads(self.state_path.read_text()))
+        data = json.loads(self.state_path.read_text())
+        files = data.pop("files")
+        return keras.models.load_model(self.folder / files["last"]), UnitState(**data)
 
     def save(self, model, state: UnitState, improved: bool) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        files = {"last": f"last-{state.epoch:05d}.keras",
+                 "best": f"best-{state.epoch:05d}.weights.h5" if improved else self._files()["best"]}
+        save_model_atomic(model, self.folder / files["last"])
         if improved:
-            tmp = self.folder / ".best.tmp.weights.h5"
+            tmp = self.folder / f".{files['best']}.tmp.weights.h5"
             model.save_weights(tmp)
-            tmp.replace(self.best)
-        save_model_atomic(model, self.last)
-        write_json(self.state_path, asdict(state))  # written last: the epoch counts once both exist
+            os.replace(tmp, self.folder / files["best"])
+        write_json(self.state_path, {**asdict(state), "files": files})  # the switch: one rename
+        for path in self.folder.iterdir():
+            if path.name not in (*files.values(), self.state_path.name) and not path.name.startswith("."):
+                path.unlink()
