@@ -128,3 +128,45 @@ def test_shared_heads_need_the_trunk(synth_root, tmp_path):
     result = CliRunner().invoke(main, tiny_cli_args(synth_root, "shared", tmp_path / "s", "--stage", "heads",
                                                     "--classes", "car"))
     assert result.exit_code == 2 and "the shared trunk (aeroplane) is not trained yet" in result.output
+
+
+def test_multiworker_step_scales_the_loss_under_float16():
+    """Under mixed_float16 the multi-worker step updates the weights as Keras' own step does (it used
+    to skip the loss scaling, so its updates were smaller by the loss scale, 32768)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tests.helpers import TINY
+    from toolkit.losses import make_loss
+    from toolkit.models import build_model
+    from toolkit.train.multiworker import distributed_step
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, 32, 32, 3)).astype(np.float32)
+    y = (rng.random((8, 20)) < 0.3).astype(np.float32)
+    m = np.ones_like(y)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(0)
+        reference = build_model(TINY, 20, "a")
+        start = reference.get_weights()
+        reference.compile(optimizer=keras.optimizers.SGD(0.5), loss=make_loss("bce", y, m))
+        assert isinstance(reference.optimizer, keras.optimizers.LossScaleOptimizer)
+        reference.train_on_batch(x, y, sample_weight=m)
+
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+        keras.utils.set_random_seed(0)  # the same dropout masks
+        with strategy.scope():
+            model = build_model(TINY, 20, "b")
+            model.set_weights(start)
+            model.compile(optimizer=keras.optimizers.SGD(0.5), loss=make_loss("bce", y, m))
+        data = tf.data.Dataset.from_tensor_slices((x, y, m)).batch(8).repeat()
+        step = distributed_step(model, strategy, global_batch=8)
+        step(iter(strategy.experimental_distribute_dataset(data)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    moved = [np.abs(a - s).max() for a, s in zip(reference.get_weights(), start)]
+    assert max(moved) > 1e-3  # the step did something
+    for a, b in zip(reference.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=2e-3, rtol=1e-2)

@@ -71,7 +71,7 @@ def test_training_killed_at_random_moments_resumes(synth_root, tmp_path):
     args[args.index("--epochs") + 1] = "25"
     rng = random.Random(0)
     proc = start(args)
-    for k in range(KILLS):
+    for _ in range(KILLS):
         deadline = time.time() + 120  # the first epoch's checkpoint: TensorFlow has started
         while not (out / "checkpoints" / "model" / "state.json").is_file() and proc.poll() is None:
             assert time.time() < deadline

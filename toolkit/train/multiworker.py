@@ -46,7 +46,10 @@ def distributed_step(model, strategy, global_batch: int):
                 probs = model(x, training=True)
                 per_example = tf.reduce_sum(loss_fn.call(y, probs) * m, axis=1) / float(y.shape[1])
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            grads = tape.gradient(loss, model.trainable_variables)
+                # float16: Keras wrapped the optimizer in a LossScaleOptimizer, whose apply unscales the
+                # gradients, so they must come from the scaled loss (scale_loss is 1x otherwise)
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss
 
