@@ -100,14 +100,13 @@ def measure(bundle: str, images: list[str], labels: list | None, valid: list | N
     return result
 
 
-def voc_images(root: str, split: str, classes: list[str], limit: int | None):
-    """Image paths, 0/1 labels and the valid mask (difficult left out) of a VOC split."""
-    from edge.label_files import read_imagesets, resolve_root
+def dataset_images(root: str, split: str, classes: list[str], limit: int | None, fmt: str = "auto"):
+    """Image paths, 0/1 labels and the valid mask (unknown labels left out) of a split in any layout."""
+    from edge.datasets import read_split
 
-    voc = resolve_root(root)
-    ids, raw = read_imagesets(voc, split, classes)
-    ids, raw = ids[:limit] if limit else ids, raw[:limit] if limit else raw
-    return [str(voc / "JPEGImages" / f"{i}.jpg") for i in ids], (raw == 1).tolist(), (raw != 0).tolist()
+    data = read_split(root, split, classes, fmt)
+    paths, raw = data.paths[:limit] if limit else data.paths, data.raw[:limit] if limit else data.raw
+    return [str(p) for p in paths], (raw == 1).tolist(), (raw != 0).tolist()
 
 
 def worker_python() -> list[str]:
@@ -117,7 +116,7 @@ def worker_python() -> list[str]:
 
 
 def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, images_dir: str | None = None,
-              voc_root: str | None = None, split: str = "val", limit: int | None = None,
+              data: str | None = None, split: str = "val", limit: int | None = None, data_format: str = "auto",
               progress=print) -> list[dict]:
     """One subprocess per (bundle, threads): peak memory is then each bundle's own."""
     from edge.bundle import read_manifest
@@ -130,8 +129,9 @@ def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, im
                    "labels": None, "valid": None}
             try:
                 manifest = read_manifest(bundle)
-                if voc_root:
-                    job["images"], job["labels"], job["valid"] = voc_images(voc_root, split, manifest["classes"], limit)
+                if data:
+                    job["images"], job["labels"], job["valid"] = dataset_images(data, split, manifest["classes"], limit,
+                                                                               data_format)
                 else:
                     job["images"] = [str(p) for p in list_images(Path(images_dir))][:limit]
                 if not job["images"]:

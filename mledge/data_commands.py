@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from mledge.params import SECONDS, SEED, OutputFolder
@@ -20,28 +22,100 @@ def data() -> None:
               help="Side of the square images in pixels.")
 @click.option("--seed", default=0, show_default=True, type=SEED,
               help="Random seed: the same seed gives the same files.")
+@click.option("--format", "layout", type=click.Choice(["voc", "csv", "coco"]), default="voc", show_default=True,
+              help="The layout to write: the same photos and labels in each (csv and coco: see data convert).")
 @click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
-def data_synth(out: str, images: int, size: int, seed: int, force: bool) -> None:
-    """Write a synthetic VOC 2007-like dataset (train/val/test, Annotations, 20 classes) to OUT."""
+def data_synth(out: str, images: int, size: int, seed: int, layout: str, force: bool) -> None:
+    """Write a synthetic VOC 2007-like dataset (train/val/test, 20 classes) to OUT."""
+    import shutil
+    import tempfile
+
+    from toolkit.data.convert import convert
     from toolkit.data.synth import make_synthetic_voc
 
-    voc = make_synthetic_voc(out, images=images, size=size, seed=seed, force=force)
-    click.echo(f"wrote {images} images to {voc}")
+    if layout == "voc":
+        written = make_synthetic_voc(out, images=images, size=size, seed=seed, force=force)
+    else:
+        parent = Path(out).absolute().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".synth-", dir=parent))
+        try:
+            convert(make_synthetic_voc(tmp / "voc", images=images, size=size, seed=seed), out, layout, force=force)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # the hard-linked photos keep their data
+        written = Path(out)
+    click.echo(f"wrote {images} images to {written} ({layout})")
+
+
+@data.command("convert")
+@click.argument("source", type=click.Path(exists=True))
+@click.argument("dest", type=OutputFolder())
+@click.option("--to", type=click.Choice(["csv", "coco"]), required=True, help="The layout to write.")
+@click.option("--force", is_flag=True, help="Replace DEST if it already holds files.")
+def data_convert(source: str, dest: str, to: str, force: bool) -> None:
+    """Every split of the dataset SOURCE (VOC, CSV or COCO) written to DEST in another layout.
+
+    Photos are hard-linked where the disk allows (no second copy), else copied. Unknown labels
+    (VOC's difficult, a CSV's -1) stay unknown: -1 in CSV, a crowd annotation in COCO.
+    """
+    from toolkit.data.convert import convert
+
+    splits = convert(source, dest, to, force=force)
+    sizes = ", ".join(f"{name} {len(part.paths)}" for name, part in splits.items())
+    click.echo(f"wrote {dest} ({to}): {sizes} images, {len(next(iter(splits.values())).classes)} classes")
+
+
+@data.command("split")
+@click.argument("data_root", metavar="DATA", type=click.Path(exists=True))
+@click.option("--out", required=True, type=OutputFolder(), help="The new dataset (train and val splits).")
+@click.option("--split", "source_split", default="train", show_default=True,
+              help="The split of DATA to divide (e.g. train, or all when a tool wrote only one).")
+@click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True,
+              max_open=True), help="Share of the images for val, in (0, 1).")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Random seed: the same seed, the same split.")
+@click.option("--to", type=click.Choice(["csv", "coco"]), default="csv", show_default=True, help="The layout to write.")
+@click.option("--force", is_flag=True, help="Replace --out if it already holds files.")
+def data_split(data_root, out, source_split, val_fraction, seed, to, force):
+    """A train/val split of DATA by iterative stratification (Sechidis et al. 2011): each class's
+    positives are divided in the proportion asked, rare classes first."""
+    import numpy as np
+
+    from edge.text_table import format_rows
+    from toolkit.data.convert import Labelled, read_dataset, write_dataset
+    from toolkit.data.split import iterative_stratification
+
+    part = read_dataset(data_root, [source_split])[source_split]
+    subset = iterative_stratification(part.raw == 1, [1 - val_fraction, val_fraction], seed)
+    splits = {name: Labelled([p for p, s in zip(part.paths, subset) if s == k], part.raw[subset == k], part.classes)
+              for k, name in enumerate(("train", "val"))}
+    write_dataset(splits, out, to, force)
+    rows = [{"class": c, "train": int((splits["train"].raw[:, k] == 1).sum()),
+             "val": int((splits["val"].raw[:, k] == 1).sum()),
+             "val_share": round(float(np.mean(subset[part.raw[:, k] == 1] == 1)), 3) if (part.raw[:, k] == 1).any()
+             else None} for k, c in enumerate(part.classes)]
+    click.echo(format_rows(rows))
+    click.echo(f"wrote {out} ({to}): train {len(splits['train'].paths)}, val {len(splits['val'].paths)} images")
 
 
 @data.command("stats")
 @click.argument("root", type=click.Path())
 @click.option("--split", default="trainval", show_default=True, help="Split name (train, val, trainval, test).")
+@click.option("--data-format", type=click.Choice(["auto", "voc", "csv", "coco"]), default="auto", show_default=True,
+              help="The dataset's layout: voc (ImageSets/Main), csv (DATA/<split>.csv or one CSV with a split "
+              "column), coco (annotations/instances_<split>.json or <split>/_annotations.coco.json); auto detects it.")
+@click.option("--classes-file", type=click.Path(exists=True, dir_okay=False),
+              help="The classes and their order, one name a line (default: the dataset's own order).")
 @click.option("--labels", type=click.Choice(["imagesets", "annotations"]), default="imagesets",
-              show_default=True, help="Label source: ImageSets/Main class files or Annotations/*.xml.")
+              show_default=True, help="VOC's label source: ImageSets/Main class files or Annotations/*.xml.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="Output format.")
-def data_stats(root: str, split: str, labels: str, fmt: str) -> None:
-    """The study's statistics table for one split of the dataset at ROOT (VOCdevkit or VOC2007)."""
+def data_stats(root: str, split: str, data_format: str, classes_file: str | None, labels: str, fmt: str) -> None:
+    """The study's statistics table for one split of the dataset at ROOT (VOC, CSV or COCO)."""
+    from toolkit.data.dataset import load_split
     from toolkit.data.stats import compute_stats, format_stats
-    from toolkit.data.voc import load_split
 
-    click.echo(format_stats(compute_stats(load_split(root, split, labels=labels)), fmt))
+    data = load_split(root, split, fmt=data_format, classes_file=classes_file, labels=labels)
+    click.echo(format_stats(compute_stats(data), fmt))
 
 
 @data.command("fetch")

@@ -95,8 +95,11 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
 @edge.command("bench")
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--images", "images_dir", type=click.Path(file_okay=False), help="Folder of images to run on.")
-@click.option("--voc", "voc_root", type=click.Path(), help="VOC root: its split's images and labels (adds mAP).")
-@click.option("--split", default="val", show_default=True, help="VOC split with --voc.")
+@click.option("--data", "--voc", "data", type=click.Path(exists=True),
+              help="A dataset (VOC, CSV or COCO): its split's images and labels (adds mAP); --voc is the old name.")
+@click.option("--data-format", type=click.Choice(["auto", "voc", "csv", "coco"]), default="auto", show_default=True,
+              help="The layout of --data; auto detects it.")
+@click.option("--split", default="val", show_default=True, help="The split of --data.")
 @click.option("--limit", type=COUNT, help="Use the first N images only.")
 @click.option("--threads", default="1", show_default=True, callback=lambda ctx, param, value: int_list(value),
               help="Thread counts to measure, e.g. 1,2,4 (each 1 to 256).")
@@ -105,7 +108,7 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
               help="Untimed calls before timing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
 @click.option("--label", default="", help="A note printed above the table (e.g. 'emulated aarch64').")
-def edge_bench(bundles, images_dir, voc_root, split, limit, threads, runs, warmup, as_json, label):
+def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, runs, warmup, as_json, label):
     """Bundles side by side: files, bytes, load time, latency (invoke and end to end), memory, mAP.
 
     Each bundle runs in its own process, so peak memory is that bundle's own.
@@ -114,9 +117,9 @@ def edge_bench(bundles, images_dir, voc_root, split, limit, threads, runs, warmu
     from edge.runtime import cpu_info, get_runtime
     from edge.text_table import format_rows
 
-    if bool(images_dir) == bool(voc_root):
-        raise UserError("edge bench needs exactly one of --images DIR or --voc ROOT")
-    rows = run_bench(list(bundles), threads, runs, warmup, images_dir=images_dir, voc_root=voc_root,
+    if bool(images_dir) == bool(data):
+        raise UserError("edge bench needs exactly one of --images DIR or --data DATA")
+    rows = run_bench(list(bundles), threads, runs, warmup, images_dir=images_dir, data=data, data_format=data_format,
                      split=split, limit=limit, progress=lambda msg: click.echo(msg, err=True))
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -36,8 +36,14 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.option("--split", default="train", show_default=True, help="Training split.")
 @click.option("--val-split", default="val", show_default=True,
               help="Split for checkpoint selection, early stopping and per-class thresholds.")
+@click.option("--format", "--data-format", "data_format", type=click.Choice(["auto", "voc", "csv", "coco"]),
+              default="auto", show_default=True,
+              help="The dataset's layout: voc (ImageSets/Main), csv (DATA/<split>.csv or one CSV with a split "
+              "column), coco (annotations/instances_<split>.json or <split>/_annotations.coco.json); auto detects it.")
+@click.option("--classes-file", type=click.Path(exists=True, dir_okay=False),
+              help="The classes and their order, one name a line (default: the dataset's own order).")
 @click.option("--labels", type=click.Choice(["imagesets", "annotations"]), default="imagesets", show_default=True,
-              help="Label source.")
+              help="VOC's label source: ImageSets/Main class files or Annotations/*.xml.")
 @click.option("--difficult", type=click.Choice(["ignore", "positive", "negative"]), default="ignore",
               show_default=True, help="Difficult-only labels: masked out of the loss, or taken as 1 or 0.")
 @click.option("--on-bad-image", type=click.Choice(["error", "skip"]), default="error", show_default=True,
@@ -89,10 +95,12 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               help="shared: train only the trunk, or only the heads (the trunk must exist).")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
               help="independent/shared: train N classes at once in separate processes on this machine.")
-def train(root, arch, out, resume_run, force, split, val_split, labels, difficult, on_bad_image, epochs, patience,
+def train(root, arch, out, resume_run, force, split, val_split, data_format, classes_file, labels, difficult,
+          on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, widths, batch, lr, weight_decay, schedule, loss,
           no_augment, zoom, shear, translate, jitter, trunk, seed, mixed_precision, strategy, only, stage, jobs):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
+    from edge.datasets import detect_format
     from toolkit import train as training
     from toolkit.config import TrainConfig
     from toolkit.data.pipeline import Augment
@@ -119,6 +127,8 @@ def train(root, arch, out, resume_run, force, split, val_split, labels, difficul
                    Augment(zoom=zoom, shear_degrees=shear, translate=translate, brightness=jitter, contrast=jitter))
         cfg = TrainConfig(
             root=str(Path(root).resolve()), arch=arch, split=split, val_split=val_split, labels=labels,
+            format=detect_format(root) if data_format == "auto" else data_format,
+            classes_file=str(Path(classes_file).resolve()) if classes_file else None,
             difficult=difficult, on_bad_image=on_bad_image, augment=augment,
             model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
                             freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks),

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from edge import Predictor
 from export.convert import ExportOptions, export_run
 from mledge.cli import main
-from toolkit.data.voc import VOC_CLASSES, load_split
+from toolkit.data.dataset import load_split
+from toolkit.data.voc import VOC_CLASSES
 
 FEW = ["aeroplane", "car", "person"]
 

@@ -60,7 +60,7 @@ MISTAKES = {  # command line -> what the one line must say
     "edge bench MISSING --images DATA --threads 1,x": "expected integers like 1,2,4",
     "edge bench MISSING --images DATA --threads 1,999": "'--threads'",
     "edge bench MISSING --images DATA --limit 0": "'--limit'",
-    "edge bench MISSING": "needs exactly one of --images DIR or --voc ROOT",
+    "edge bench MISSING": "needs exactly one of --images DIR or --data DATA",
     "edge info MISSING": "bundle folder does not exist",
 }
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from toolkit.data.dataset import load_split
 from toolkit.data.pipeline import Augment, load_arrays, make_dataset
-from toolkit.data.voc import load_split
 from toolkit.errors import UserError
 
 
@@ -70,7 +70,7 @@ def test_bad_image_error_and_skip(tmp_path, synth_root):
     root = tmp_path / "voc"
     shutil.copytree(synth_root, root)
     data = load_split(root, "train")
-    bad = data.image_path(data.ids[3])
+    bad = data.paths[3]
     bad.write_bytes(bad.read_bytes()[:200])  # truncated JPEG
     with pytest.raises(UserError, match=f"{bad.name}: cannot read image"):
         load_arrays(data, 16)

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from mledge.cli import main
 from tests.test_voc import write_voc
+from toolkit.data.dataset import load_split
 from toolkit.data.stats import compute_stats
-from toolkit.data.voc import load_split
 
 
 def test_stats_hand_count(tmp_path):

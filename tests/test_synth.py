@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
+from toolkit.data.dataset import load_split
 from toolkit.data.synth import class_pattern, make_synthetic_voc
-from toolkit.data.voc import VOC_CLASSES, load_split
+from toolkit.data.voc import VOC_CLASSES
 from toolkit.errors import UserError
 
 

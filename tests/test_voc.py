@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from mledge.cli import main
-from toolkit.data.voc import VOC_CLASSES, DatasetError, load_split
+from toolkit.data.dataset import load_split
+from toolkit.data.voc import VOC_CLASSES, DatasetError
 from toolkit.errors import UserError
 
 LABELS = {"kite": {"a": 1, "b": -1, "c": 0}, "pear": {"a": 1, "b": 1, "c": -1}}

@@ -26,17 +26,18 @@ def _per_class_run(path: str | Path, action: str) -> tuple[Run, object]:
 def add_class(run_path: str | Path, name: str, root: str | Path) -> dict:
     """Train only the new class (independent: a new CNN; shared: a new head on the frozen trunk);
     the other classes' model files are not touched. New classes go last."""
+    from edge.datasets import dataset_root, detect_format
     from toolkit import train
-    from toolkit.data.voc import load_split, resolve_root
+    from toolkit.data.dataset import load_split
 
     run, cfg = _per_class_run(run_path, f"adding {name!r}")
     if name in cfg.classes:
         raise UserError(f"{run.path}: class {name!r} is already in this run (use mledge classes retrain)")
-    root = resolve_root(root)
+    root = dataset_root(root, detect_format(root))  # VOC: a label file; CSV: a column; COCO: a category
     for split in (cfg.split, cfg.val_split):
-        load_split(root, split, classes=[name], check_images=False)  # the label files exist and parse
+        load_split(root, split, classes=[name], check_images=False)  # its labels exist and parse
     cfg.classes = [*cfg.classes, name]
-    if root != resolve_root(cfg.root):
+    if root.resolve() != dataset_root(cfg.root, detect_format(cfg.root)).resolve():
         cfg.class_roots = {**cfg.class_roots, name: str(root)}
     t0 = time.time()
     train_data, val_data = train.load_training_data(cfg)

@@ -20,7 +20,9 @@ class TrainConfig:
     arch: str = "multioutput"
     split: str = "train"
     val_split: str = "val"
-    labels: str = "imagesets"  # label source: imagesets | annotations
+    format: str = "auto"  # voc | csv | coco: the layout of root (a new run records the one it found)
+    classes_file: str | None = None  # the class order, one name a line (else the dataset's own)
+    labels: str = "imagesets"  # VOC's label source: imagesets | annotations
     difficult: str = "ignore"  # ignore | positive | negative
     on_bad_image: str = "error"
     classes: list[str] = field(default_factory=list)  # filled from the data when empty

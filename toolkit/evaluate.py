@@ -23,7 +23,7 @@ def evaluate_run(run_path: str, root: str | None, split: str, threshold: float |
                  plots: str | None = None) -> dict:
     run = Run(Path(run_path))
     cfg = run.require_complete()
-    data = load_run_split(replace(cfg, root=root) if root else cfg, split)
+    data = load_run_split(replace(cfg, root=root, format="auto") if root else cfg, split)
     arrays = load_arrays(data, cfg.model.img_size, on_bad_image=cfg.on_bad_image)
     labels, valid = arrays.labels, arrays.mask > 0  # difficult entries left out, as the devkit does
     scores = predict_run(run, arrays.images)

@@ -12,7 +12,7 @@ import numpy as np
 
 from edge.predictor import sigmoid
 from toolkit.config import TrainConfig
-from toolkit.data.voc import VOCSplit, load_split
+from toolkit.data.dataset import Split, load_split
 from toolkit.errors import UserError
 from toolkit.models import BACKBONE_LAYER
 from toolkit.run import Run
@@ -40,15 +40,16 @@ def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.
     return np.concatenate([predict_batches(m, images) for m in models], axis=1)
 
 
-def load_run_split(cfg: TrainConfig, split: str) -> VOCSplit:
+def load_run_split(cfg: TrainConfig, split: str) -> Split:
     """A split with the run's classes, in order; classes added from another root read their labels there.
     A config without classes yet (a new run) takes the dataset's."""
+    options = {"fmt": cfg.format, "labels": cfg.labels, "check_images": cfg.on_bad_image == "error"}
     if not cfg.classes:
-        data = load_split(cfg.root, split, labels=cfg.labels)
+        data = load_split(cfg.root, split, classes_file=cfg.classes_file, **options)
         cfg.classes = data.classes
         return data
     base = [c for c in cfg.classes if c not in cfg.class_roots]
-    data = load_split(cfg.root, split, labels=cfg.labels, classes=base)
+    data = load_split(cfg.root, split, classes=base, **options)
     for name, root in cfg.class_roots.items():
         extra = load_split(root, split, classes=[name], check_images=False)  # images: the run's root
         if set(extra.ids) != set(data.ids):

@@ -71,4 +71,4 @@ def test_bench_table_and_json(bundles, fixtures, tmp_path):
 
 def test_bench_needs_one_image_source(bundles):
     result = run("edge", "bench", bundles / "multioutput-int8")
-    assert result.exit_code == 2 and "exactly one of --images DIR or --voc ROOT" in result.output
+    assert result.exit_code == 2 and "exactly one of --images DIR or --data DATA" in result.output

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.preprocess import ImageError, load_image
-from toolkit.data.voc import VOCSplit
+from toolkit.data.dataset import Split
 from toolkit.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,13 @@ class SplitArrays:
     mask: np.ndarray  # (N, C) float32: 0 where the label is left out of the loss
 
 
-def load_arrays(data: VOCSplit, size: int, *, difficult: str = "ignore", on_bad_image: str = "error",
+def load_arrays(data: Split, size: int, *, difficult: str = "ignore", on_bad_image: str = "error",
                 resize: str = "bilinear", limit: int | None = None) -> SplitArrays:
     """Decode a split's images (threads: Pillow releases the GIL while decoding)."""
     if on_bad_image not in ("error", "skip"):
         raise UserError(f"--on-bad-image must be error or skip, not {on_bad_image!r}")
     ids = data.ids[:limit] if limit else data.ids
-    paths = [data.image_path(i) for i in ids]
+    paths = data.paths[:limit] if limit else data.paths
 
     def decode(path):
         try:

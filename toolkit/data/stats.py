@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.text_table import format_rows
-from toolkit.data.voc import VOCSplit, count_objects
+from toolkit.data.dataset import Split
+from toolkit.data.voc import count_objects
 
 
 @dataclass
@@ -49,10 +50,10 @@ class SplitStats:
         }
 
 
-def compute_stats(data: VOCSplit) -> SplitStats:
+def compute_stats(data: Split) -> SplitStats:
     y = data.labels.to_numpy()
     per_image = y.sum(axis=1)
-    objects = count_objects(data.root, data.ids, data.classes)
+    objects = count_objects(data.root, data.ids, data.classes) if data.format == "voc" else None
     counts = np.bincount(per_image, minlength=1)
     return SplitStats(
         split=data.split,

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import keras
@@ -25,9 +26,16 @@ log = logging.getLogger("mledge.train")
 
 
 def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays]:
+    """The train and val splits, decoded; a class without a positive training image is warned about."""
     kwargs = {"difficult": cfg.difficult, "on_bad_image": cfg.on_bad_image}
-    return tuple(load_arrays(load_run_split(cfg, split), cfg.model.pixels, **kwargs)
-                 for split in (cfg.split, cfg.val_split))
+    train, val = (load_arrays(load_run_split(cfg, split), cfg.model.pixels, **kwargs)
+                  for split in (cfg.split, cfg.val_split))
+    empty = [c for c, n in zip(cfg.classes, (train.labels * train.mask).sum(axis=0)) if n == 0]
+    if empty:
+        message = f"split {cfg.split!r} has no positive image of {', '.join(empty)}: its AP is undefined"
+        log.warning(message)
+        print(f"warning: {message}", file=sys.stderr)
+    return train, val
 
 
 def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
