@@ -60,7 +60,7 @@ def main() -> None:
     """multilabel-edge: multi-label image classification from Keras training to the edge.
 
     Train the study's three architectures (20 independent CNNs, a shared trunk with 20 heads, one
-    multi-output CNN) on a VOC-layout dataset, export them to TFLite bundles in five quantizations,
+    multi-output CNN) on a VOC, CSV or COCO dataset, export them to TFLite bundles in five quantizations,
     and compare them side by side on the device that will run them.
     """
 

@@ -11,7 +11,7 @@ from mledge.params import SECONDS, SEED, OutputFolder
 
 @click.group()
 def data() -> None:
-    """Datasets in PASCAL VOC layout: synthesize, inspect, fetch."""
+    """Datasets (VOC, CSV or COCO layout): synthesize, inspect, convert, split, fetch."""
 
 
 @data.command("synth")
