@@ -9,7 +9,7 @@ VOC_ROOT ?= ../shared/data/voc2007/VOCdevkit
 EDGE_FIXTURES ?= build/edge-fixtures
 MLEDGE := $(BIN)/mledge
 
-.PHONY: install install-edge demo test test-main test-edge test-arm lint bench-train bench-export bench-edge bench-arm \
+.PHONY: install install-edge demo test test-main test-edge test-arm test-report lint bench-train bench-export bench-edge bench-arm \
 	bench-pretrained bench-formats clean
 
 install: $(VENV)/.installed
@@ -27,14 +27,20 @@ $(EDGE_VENV)/.installed: pyproject.toml
 	$(EDGE_VENV)/bin/pip install -q -e '.[edge]' pytest hypothesis
 	touch $@
 
+# The demo's size; make test-report runs a small one (DEMO_IMAGES=160 ...).
+DEMO_IMAGES ?= 800
+DEMO_EPOCHS ?= 10
+DEMO_CLASS_EPOCHS ?= 3
+DEMO_WIDTHS ?= 32,64,512
+
 demo: install
-	$(MLEDGE) data synth $(DEMO_DIR)/data --images 800 --size 64 --seed 0 --force
+	$(MLEDGE) data synth $(DEMO_DIR)/data --images $(DEMO_IMAGES) --size 64 --seed 0 --force
 	$(MLEDGE) data stats $(DEMO_DIR)/data --split trainval
 	$(MLEDGE) train $(DEMO_DIR)/data --arch multioutput --out $(DEMO_DIR)/runs/multioutput --img-size 48 \
-	  --epochs 10 --patience 0 --force
+	  --widths $(DEMO_WIDTHS) --epochs $(DEMO_EPOCHS) --patience 0 --force
 	for arch in independent shared; do \
 	  $(MLEDGE) train $(DEMO_DIR)/data --arch $$arch --out $(DEMO_DIR)/runs/$$arch --img-size 48 \
-	    --epochs 3 --patience 0 --force || exit 1; \
+	    --widths $(DEMO_WIDTHS) --epochs $(DEMO_CLASS_EPOCHS) --patience 0 --force || exit 1; \
 	done
 	$(MLEDGE) compare $(DEMO_DIR)/runs/multioutput $(DEMO_DIR)/runs/independent $(DEMO_DIR)/runs/shared
 	for arch in multioutput independent; do for q in float32 int8; do \
@@ -43,7 +49,21 @@ demo: install
 	$(MLEDGE) export $(DEMO_DIR)/runs/shared --quant int8 --fuse --out $(DEMO_DIR)/bundles/shared-int8-fused --force
 	$(MLEDGE) edge bench $(DEMO_DIR)/bundles/multioutput-float32 $(DEMO_DIR)/bundles/multioutput-int8 \
 	  $(DEMO_DIR)/bundles/independent-float32 $(DEMO_DIR)/bundles/independent-int8 \
-	  $(DEMO_DIR)/bundles/shared-int8-fused --voc $(DEMO_DIR)/data --split test --limit 100 --runs 30
+	  $(DEMO_DIR)/bundles/shared-int8-fused --data $(DEMO_DIR)/data --split test --limit 100 --runs 30 --json \
+	  > $(DEMO_DIR)/bench.json
+	$(MLEDGE) report $(DEMO_DIR)/runs/multioutput $(DEMO_DIR)/runs/independent $(DEMO_DIR)/runs/shared \
+	  $(foreach b,multioutput-int8 independent-int8 shared-int8-fused,--bundles $(DEMO_DIR)/bundles/$(b)) \
+	  --bench $(DEMO_DIR)/bench.json --title "multilabel-edge demo: 20 CNNs or one?" \
+	  --out $(DEMO_DIR)/report.html --force
+
+# The demo's report in a real browser (Debian's chromium, headless): no network request, no console
+# error, every chart drawn; the screenshot lands in build/report.png.
+REPORT_DIR ?= build/report-demo
+test-report: install
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/pip install -q playwright
+	$(MAKE) demo DEMO_DIR=$(REPORT_DIR) DEMO_IMAGES=160 DEMO_EPOCHS=3 DEMO_CLASS_EPOCHS=1 DEMO_WIDTHS=8,16,32
+	$(BIN)/python tests/browser/check_report.py $(REPORT_DIR)/report.html build/report.png
 
 test: test-main test-edge
 
@@ -72,7 +92,7 @@ bench-arm: install
 	$(BIN)/python benchmarks/bench_arm.py $(ARM_VOC) test $(ARM_BUNDLES)
 
 lint: install
-	$(BIN)/ruff check toolkit export edge mledge tests examples benchmarks
+	$(BIN)/ruff check toolkit export edge report mledge tests examples benchmarks
 
 # Benchmarks on real photos (numbers, not tests): make bench-train VOC_ROOT=../shared/data/voc2007/VOCdevkit
 # TRAIN_RUNS: recipe names from benchmarks/bench_train.py, comma-separated, or "all" (default: the study's,

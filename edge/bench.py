@@ -61,10 +61,10 @@ def measure(bundle: str, images: list[str], labels: list | None, valid: list | N
     """Everything for one bundle at one thread count, in this process."""
     from edge.bundle import bundle_bytes, read_manifest
     from edge.predictor import Predictor
-    from edge.runtime import get_runtime
+    from edge.runtime import cpu_info, get_runtime
 
     manifest = read_manifest(bundle)
-    get_runtime()  # the import is not load time
+    runtime = get_runtime()  # the import is not load time
     t0 = time.perf_counter()
     predictor = Predictor(bundle, num_threads=threads, verify=False)
     load_ms = (time.perf_counter() - t0) * 1000
@@ -91,6 +91,7 @@ def measure(bundle: str, images: list[str], labels: list | None, valid: list | N
         "invoke_ms": _percentiles(invoke), "e2e_ms": _percentiles(e2e),
         "bare_invoke_ms": _bare_loop_ms(predictor, pixels, runs),
         "images": len(images), "classes": len(predictor.classes), "peak_rss_MB": peak_rss_mb,
+        "runtime": f"{runtime.name} {runtime.version}", "cpu": cpu_info(),
     }
     result["images_per_s"] = 1000 / result["e2e_ms"]["p50"]
     if labels is not None:

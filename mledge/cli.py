@@ -11,6 +11,7 @@ import click
 from mledge.data_commands import data
 from mledge.edge_commands import edge
 from mledge.export_command import export_cmd
+from mledge.report_command import report
 from mledge.train_commands import classes, compare, evaluate, runs, train, weights
 from toolkit.errors import UserError
 
@@ -74,6 +75,7 @@ main.add_command(weights)
 main.add_command(runs)
 main.add_command(classes)
 main.add_command(edge)
+main.add_command(report)
 
 if __name__ == "__main__":
     main()

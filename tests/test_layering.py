@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[1]
-LAYERS = ["edge", "toolkit", "export", "mledge"]  # bottom to top
+LAYERS = ["edge", "toolkit", "report", "export", "mledge"]  # bottom to top
 
 
 def imports(path: Path) -> set[str]:
@@ -35,8 +35,9 @@ def test_no_package_imports_one_above_it(package):
         assert not bad, f"{path.relative_to(REPO)} imports {', '.join(bad)} (above {package})"
 
 
-def test_edge_never_imports_tensorflow_or_keras():
-    for path in modules("edge"):
+@pytest.mark.parametrize("package", ["edge", "report"])
+def test_never_imports_tensorflow_or_keras(package):
+    for path in modules(package):
         bad = sorted(name for name in imports(path) if name.split(".")[0] in ("tensorflow", "keras", "pandas"))
         assert not bad, f"{path.relative_to(REPO)} imports {', '.join(bad)}"
 

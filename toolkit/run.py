@@ -5,7 +5,7 @@
     RUN/models/NAME.json   its record (epochs, best epoch, val score, seconds, history); its
                            presence marks the unit finished, so resume never trains it again
     RUN/checkpoints/NAME/  last epoch's model + state of an unfinished unit (removed when done)
-    RUN/history.csv, thresholds.json, metrics.json, train.log
+    RUN/history.csv, thresholds.json, metrics.json, val_scores.npz (the val scores behind them), train.log
 """
 
 from __future__ import annotations

@@ -72,3 +72,16 @@ def test_bench_table_and_json(bundles, fixtures, tmp_path):
 def test_bench_needs_one_image_source(bundles):
     result = run("edge", "bench", bundles / "multioutput-int8")
     assert result.exit_code == 2 and "exactly one of --images DIR or --data DATA" in result.output
+
+
+def test_report_from_bench_and_bundles_without_tensorflow(bundles, fixtures, tmp_path):
+    """A board has no TensorFlow: a report is made there from bench JSON and bundles."""
+    names = [bundles / "multioutput-int8", bundles / "independent-int8"]
+    bench = run("edge", "bench", *names, "--data", fixtures / "data", "--split", "test", "--limit", "8",
+                "--runs", "3", "--json")
+    (tmp_path / "bench.json").write_text(bench.stdout)
+    result = run("report", "--bundles", names[0], "--bundles", names[1], "--bench", tmp_path / "bench.json",
+                 "--out", tmp_path / "report.html")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report.html").read_text()
+    assert "The comparison at a glance" in page and "x single" in page and "<script" not in page

@@ -3,6 +3,7 @@ unit is done write the run's thresholds, metrics and history."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from toolkit.atomic import write_atomic, write_json
 from toolkit.config import TrainConfig
@@ -111,6 +113,9 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
         "params": int(sum(r["params"] for r in records if r["unit"] != TRUNK)),
     })
     write_json(run.path / "metrics.json", metrics)
+    buffer = io.BytesIO()  # the val scores behind the metrics: PR curves in mledge report
+    np.savez_compressed(buffer, scores=scores, labels=val.labels, valid=valid)
+    write_atomic(run.path / "val_scores.npz", buffer.getvalue())
     lines = ["unit,loss_kind,epoch,loss,val_loss,val_map,seconds"]
     for r in records:
         kind = r["settings"]["loss"]
