@@ -10,7 +10,7 @@ EDGE_FIXTURES ?= build/edge-fixtures
 MLEDGE := $(BIN)/mledge
 
 .PHONY: install install-edge demo test test-main test-edge test-arm test-report lint bench-train bench-export bench-edge bench-arm \
-	bench-pretrained bench-formats clean
+	bench-pretrained bench-formats bench-train-speed clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -108,6 +108,10 @@ bench-pretrained: install
 
 bench-edge: install
 	$(BIN)/python benchmarks/bench_edge.py $(VOC_ROOT) $(BENCH_DIR)
+
+# Where training time goes: decode, the input pipeline alone, the model alone and end to end per precision.
+bench-train-speed: install
+	$(BIN)/python benchmarks/bench_train_speed.py $(VOC_ROOT)
 
 # The VOC copy as CSV and as COCO (hard links) trains to the same val mAP as from VOC.
 bench-formats: install

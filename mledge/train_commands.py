@@ -85,7 +85,11 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.option("--trunk", type=click.Choice(["first-class", "multitask"]), default="first-class", show_default=True,
               help="shared only: the trunk of the first class's CNN (the study), or one trained on all labels.")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Random seed.")
-@click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (weights stay float32).")
+@click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
+              show_default=True, help="What training computes in: auto is float16 on a GPU with tensor cores, bfloat16 "
+              "on a CPU with AMX or AVX512-BF16, else float32. Weights, the output layer, the loss and the saved "
+              "models stay float32 (bundles do not change); the run records the one used.")
+@click.option("--mixed-precision", is_flag=True, hidden=True, help="Old name of --precision float16.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
               show_default=True, help="mirrored: MirroredStrategy over this machine's GPUs; multiworker: "
               "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (start the same command on every worker).")
@@ -98,13 +102,15 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 def train(root, arch, out, resume_run, force, split, val_split, data_format, classes_file, labels, difficult,
           on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, widths, batch, lr, weight_decay, schedule, loss,
-          no_augment, zoom, shear, translate, jitter, trunk, seed, mixed_precision, strategy, only, stage, jobs):
+          no_augment, zoom, shear, translate, jitter, trunk, seed, precision, mixed_precision, strategy, only, stage,
+          jobs):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from edge.datasets import detect_format
     from toolkit import train as training
     from toolkit.config import TrainConfig
     from toolkit.data.pipeline import Augment
     from toolkit.models import MIN_INPUT_SIZE, CNNConfig
+    from toolkit.train.precision import resolve as resolve_precision
 
     only = [c.strip() for c in only.split(",") if c.strip()] if only else None
     if resume_run:
@@ -133,7 +139,8 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
             model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
                             freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
-            patience=patience, trunk=trunk, mixed_precision=mixed_precision, strategy=strategy,
+            patience=patience, trunk=trunk, strategy=strategy,
+            precision=resolve_precision("float16" if mixed_precision else precision),
         )
         if jobs > 1:
             metrics = training.train_parallel(cfg, out, jobs, force=force)

@@ -37,7 +37,7 @@ class TrainConfig:
     seed: int = 0
     patience: int = 5  # epochs without a better val mAP before stopping; 0 = never stop early
     trunk: str = "first-class"  # shared only: first-class (the study) | multitask
-    mixed_precision: bool = False
+    precision: str = "float32"  # float32 | bfloat16 | float16 (mixed: float32 weights, output and loss)
     strategy: str = "default"  # default | mirrored
     class_settings: dict[str, dict] = field(default_factory=dict)  # per-class overrides (classes retrain)
     class_roots: dict[str, str] = field(default_factory=dict)  # classes whose label files live elsewhere
@@ -56,6 +56,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
+        if data.get("mixed_precision"):  # runs made before --precision
+            data = {**data, "precision": "float16"}
         data = {k: v for k, v in data.items() if k in known}
         data["model"] = CNNConfig(**data.get("model", {}))
         data["augment"] = Augment(**data.get("augment", {}))

@@ -21,6 +21,7 @@ from toolkit.metrics import mean_ap
 from toolkit.predict import predict_batches
 from toolkit.run import Run
 from toolkit.train.checkpoint import Checkpoint, UnitState
+from toolkit.train.precision import float32_copy
 
 log = logging.getLogger("mledge.train")
 
@@ -143,7 +144,7 @@ def finish_unit(run: Run, unit: Unit, models: ModelFactory, model, ckpt: Checkpo
                 train: SplitArrays) -> None:
     """Best epoch's weights -> models/UNIT.keras, then its record (which marks it finished)."""
     model.load_weights(ckpt.best)
-    model = models.finish(unit, model)
+    model = float32_copy(models.finish(unit, model))
     save_model_atomic(model, run.model_path(unit.name))
     cfg = unit.cfg
     write_json(run.record_path(unit.name), {

@@ -22,6 +22,7 @@ from toolkit.metrics import best_f1_thresholds, summarize
 from toolkit.predict import load_run_split, predict_run
 from toolkit.run import TRUNK, Run
 from toolkit.train.multiworker import is_chief
+from toolkit.train.precision import POLICIES
 from toolkit.train.units import train_units
 
 log = logging.getLogger("mledge.train")
@@ -86,10 +87,13 @@ def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spli
     if is_chief():
         _log_to(run)
     keras.utils.set_random_seed(cfg.seed)
-    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
-    log.info("training %s on %s/%s (%d images), val %s (%d images)", cfg.arch, cfg.root, cfg.split,
-             len(train.ids), cfg.val_split, len(val.ids))
-    train_units(run, cfg, train, val, _strategy(cfg), only, stage)
+    log.info("training %s on %s/%s (%d images), val %s (%d images), %s", cfg.arch, cfg.root, cfg.split,
+             len(train.ids), cfg.val_split, len(val.ids), cfg.precision)
+    keras.mixed_precision.set_global_policy(POLICIES[cfg.precision])
+    try:
+        train_units(run, cfg, train, val, _strategy(cfg), only, stage)
+    finally:  # what runs next in this process (finalize, an export) computes in float32
+        keras.mixed_precision.set_global_policy("float32")
     if not is_chief() or not all(run.is_done(u) for u in run.units(cfg)):
         return None
     return finalize(run, cfg, val)

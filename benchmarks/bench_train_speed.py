@@ -1,0 +1,103 @@
+"""make bench-train-speed: where training time goes, side by side in one run, on real photos.
+
+- decode: JPEG decode and resize of each photo, once, into the uint8 array training reads;
+- pipeline alone: shuffle, batch and augment (the study's flip, zoom and shear) with no model;
+- model alone: the study's CNN on tensors already in memory, at each precision;
+- end to end: the same fit on the real pipeline, at each precision;
+- independent: one epoch of the 20 per-class CNNs against 20x one CNN's epoch.
+
+``python benchmarks/bench_train_speed.py VOC_ROOT [IMAGES]`` (the first IMAGES training photos, 1,024
+by default, 100x100, batch 32). Prints numbers; the targets are the issue's, checked by eye.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from edge.text_table import format_rows  # noqa: E402
+from toolkit.data.dataset import load_split  # noqa: E402
+from toolkit.data.pipeline import Augment, load_arrays, make_dataset  # noqa: E402
+from toolkit.losses import make_loss  # noqa: E402
+from toolkit.models import CNNConfig, build_model  # noqa: E402
+from toolkit.train.precision import BF16_FLAGS, POLICIES, cpu_flags  # noqa: E402
+
+BATCH, SIZE = 32, 100
+
+
+def rate(images: int, seconds: float) -> float:
+    return round(images / seconds, 1)
+
+
+def fit_rate(data, steps: int, precision: str, outputs: int = 20) -> float:
+    """Images/s of Keras fit over ``steps`` batches, after one warm-up epoch of 2 steps."""
+    keras.mixed_precision.set_global_policy(POLICIES[precision])
+    try:
+        keras.utils.set_random_seed(0)
+        model = build_model(CNNConfig(SIZE), outputs, "m")
+        labels = np.zeros((1, outputs), np.float32)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss("bce", labels, labels + 1))
+        model.fit(data.take(2), epochs=1, verbose=0)
+        t0 = time.perf_counter()
+        model.fit(data.take(steps), epochs=1, verbose=0)
+        return rate(steps * BATCH, time.perf_counter() - t0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def main(voc_root: str, limit: int) -> None:
+    split = load_split(voc_root, "train")
+    t0 = time.perf_counter()
+    arrays = load_arrays(split, SIZE, limit=limit)
+    decode = rate(len(arrays.ids), time.perf_counter() - t0)
+    n, steps = len(arrays.ids), len(arrays.ids) // BATCH
+    rows = [{"stage": "decode + resize, once per photo (4 threads)", "precision": "-", "images_per_s": decode}]
+
+    for name, augment in (("pipeline alone: shuffle, batch, cast", None),
+                          ("pipeline alone: + augmentation (flip, zoom, shear)", Augment())):
+        data = make_dataset(arrays, BATCH, training=True, seed=0, augment=augment)
+        for _ in data.take(2):
+            pass
+        t0 = time.perf_counter()
+        count = sum(int(x.shape[0]) for x, _, _ in data)
+        rows.append({"stage": name, "precision": "-", "images_per_s": rate(count, time.perf_counter() - t0)})
+
+    x = tf.random.uniform([BATCH, SIZE, SIZE, 3], 0, 255)
+    y = tf.cast(tf.random.uniform([BATCH, 20]) < 0.1, tf.float32)
+    in_memory = tf.data.Dataset.from_tensors((x, y, tf.ones_like(y))).repeat()
+    real = make_dataset(arrays, BATCH, training=True, seed=0, augment=Augment()).repeat()
+    precisions = ["float32", "bfloat16"]
+    for precision in precisions:
+        rows.append({"stage": "model alone (tensors in memory)", "precision": precision,
+                     "images_per_s": fit_rate(in_memory, steps, precision)})
+        rows.append({"stage": "end to end (the study's recipe)", "precision": precision,
+                     "images_per_s": fit_rate(real, steps, precision)})
+
+    one = fit_rate(make_dataset(arrays, BATCH, training=True, seed=0, augment=Augment(), columns=[0]).repeat(),
+                   steps, "float32", outputs=1)
+    t0 = time.perf_counter()
+    for k in range(20):  # what --arch independent does today: each class's CNN its own pipeline and fit
+        fit_rate(make_dataset(arrays, BATCH, training=True, seed=k, augment=Augment(), columns=[k]).repeat(),
+                 steps, "float32", outputs=1)
+    twenty = time.perf_counter() - t0
+    rows.append({"stage": "one class's CNN, one epoch", "precision": "float32", "images_per_s": one})
+    rows.append({"stage": "independent: 20 CNNs, one epoch each (incl. building)", "precision": "float32",
+                 "images_per_s": rate(20 * steps * BATCH, twenty)})
+    print(f"{n} training photos at {SIZE}x{SIZE}, batch {BATCH}, {os.cpu_count()} cores; CPU bfloat16 units: "
+          f"{', '.join(sorted(cpu_flags() & BF16_FLAGS)) or 'none (AMX / AVX512-BF16 absent: bfloat16 is emulated)'}")
+    print(format_rows(rows))
+    print(f"independent's epoch / one CNN's: {rows[-2]['images_per_s'] / rows[-1]['images_per_s']:.1f}x "
+          f"(target: at most 20x)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 1024)
