@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mledge.params import SECONDS, SEED, OutputFolder
+from mledge.params import SECONDS, SEED, OutputFolder, dataset_options
 
 
 @click.group()
@@ -100,11 +100,7 @@ def data_split(data_root, out, source_split, val_fraction, seed, to, force):
 @data.command("stats")
 @click.argument("root", type=click.Path())
 @click.option("--split", default="trainval", show_default=True, help="Split name (train, val, trainval, test).")
-@click.option("--data-format", type=click.Choice(["auto", "voc", "csv", "coco"]), default="auto", show_default=True,
-              help="The dataset's layout: voc (ImageSets/Main), csv (DATA/<split>.csv or one CSV with a split "
-              "column), coco (annotations/instances_<split>.json or <split>/_annotations.coco.json); auto detects it.")
-@click.option("--classes-file", type=click.Path(exists=True, dir_okay=False),
-              help="The classes and their order, one name a line (default: the dataset's own order).")
+@dataset_options("--data-format")
 @click.option("--labels", type=click.Choice(["imagesets", "annotations"]), default="imagesets",
               show_default=True, help="VOC's label source: ImageSets/Main class files or Annotations/*.xml.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mledge.params import COUNT, THREADS, THRESHOLD, int_list
+from mledge.params import COUNT, LAYOUTS, THREADS, THRESHOLD, int_list
 from toolkit.errors import UserError
 
 
@@ -97,7 +97,7 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
 @click.option("--images", "images_dir", type=click.Path(file_okay=False), help="Folder of images to run on.")
 @click.option("--data", "--voc", "data", type=click.Path(exists=True),
               help="A dataset (VOC, CSV or COCO): its split's images and labels (adds mAP); --voc is the old name.")
-@click.option("--data-format", type=click.Choice(["auto", "voc", "csv", "coco"]), default="auto", show_default=True,
+@click.option("--data-format", type=LAYOUTS, default="auto", show_default=True,
               help="The layout of --data; auto detects it.")
 @click.option("--split", default="val", show_default=True, help="The split of --data.")
 @click.option("--limit", type=COUNT, help="Use the first N images only.")

@@ -22,6 +22,20 @@ COUNT = click.IntRange(1, 10_000_000)
 SECONDS = click.FloatRange(0, 3600, min_open=True)
 
 
+LAYOUTS = click.Choice(["auto", "voc", "csv", "coco"])
+
+
+def dataset_options(*format_names: str):
+    """--data-format (or the names given) and --classes-file: how a command reads a dataset."""
+    layout = click.option(*format_names, "data_format", type=LAYOUTS, default="auto", show_default=True,
+                          help="The dataset's layout: voc (ImageSets/Main), csv (DATA/<split>.csv or one CSV with a "
+                          "split column), coco (annotations/instances_<split>.json or <split>/_annotations.coco.json);"
+                          " auto detects it.")
+    classes = click.option("--classes-file", type=click.Path(exists=True, dir_okay=False),
+                           help="The classes and their order, one name a line (default: the dataset's own order).")
+    return lambda command: layout(classes(command))
+
+
 class OutputFolder(click.Path):
     """A folder the command will create or fill: refused before any work when a part of it is a
     regular file or the nearest existing folder cannot be written."""

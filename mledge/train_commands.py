@@ -18,6 +18,7 @@ from mledge.params import (
     THRESHOLD,
     WEIGHT_DECAY,
     OutputFolder,
+    dataset_options,
 )
 from toolkit.errors import UserError
 
@@ -36,12 +37,7 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.option("--split", default="train", show_default=True, help="Training split.")
 @click.option("--val-split", default="val", show_default=True,
               help="Split for checkpoint selection, early stopping and per-class thresholds.")
-@click.option("--format", "--data-format", "data_format", type=click.Choice(["auto", "voc", "csv", "coco"]),
-              default="auto", show_default=True,
-              help="The dataset's layout: voc (ImageSets/Main), csv (DATA/<split>.csv or one CSV with a split "
-              "column), coco (annotations/instances_<split>.json or <split>/_annotations.coco.json); auto detects it.")
-@click.option("--classes-file", type=click.Path(exists=True, dir_okay=False),
-              help="The classes and their order, one name a line (default: the dataset's own order).")
+@dataset_options("--format", "--data-format")
 @click.option("--labels", type=click.Choice(["imagesets", "annotations"]), default="imagesets", show_default=True,
               help="VOC's label source: ImageSets/Main class files or Annotations/*.xml.")
 @click.option("--difficult", type=click.Choice(["ignore", "positive", "negative"]), default="ignore",
