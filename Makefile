@@ -49,8 +49,8 @@ demo: install
 	$(MLEDGE) export $(DEMO_DIR)/runs/shared --quant int8 --fuse --out $(DEMO_DIR)/bundles/shared-int8-fused --force
 	$(MLEDGE) edge bench $(DEMO_DIR)/bundles/multioutput-float32 $(DEMO_DIR)/bundles/multioutput-int8 \
 	  $(DEMO_DIR)/bundles/independent-float32 $(DEMO_DIR)/bundles/independent-int8 \
-	  $(DEMO_DIR)/bundles/shared-int8-fused --data $(DEMO_DIR)/data --split test --limit 100 --runs 30 --json \
-	  > $(DEMO_DIR)/bench.json
+	  $(DEMO_DIR)/bundles/shared-int8-fused --data $(DEMO_DIR)/data --split test --limit 100 --runs 30 \
+	  --save $(DEMO_DIR)/bench.json
 	$(MLEDGE) report $(DEMO_DIR)/runs/multioutput $(DEMO_DIR)/runs/independent $(DEMO_DIR)/runs/shared \
 	  $(foreach b,multioutput-int8 independent-int8 shared-int8-fused,--bundles $(DEMO_DIR)/bundles/$(b)) \
 	  --bench $(DEMO_DIR)/bench.json --title "multilabel-edge demo: 20 CNNs or one?" \

@@ -107,8 +107,10 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
 @click.option("--warmup", default=5, show_default=True, type=click.IntRange(0, 100_000),
               help="Untimed calls before timing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
+@click.option("--save", type=click.Path(dir_okay=False),
+              help="Also write the full results as JSON to this file (what mledge report reads).")
 @click.option("--label", default="", help="A note printed above the table (e.g. 'emulated aarch64').")
-def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, runs, warmup, as_json, label):
+def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, runs, warmup, as_json, save, label):
     """Bundles side by side: files, bytes, load time, latency (invoke and end to end), memory, mAP.
 
     Each bundle runs in its own process, so peak memory is that bundle's own.
@@ -119,6 +121,8 @@ def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, ru
 
     if bool(images_dir) == bool(data):
         raise UserError("edge bench needs exactly one of --images DIR or --data DATA")
+    if save and not Path(save).absolute().parent.is_dir():
+        raise UserError(f"--save {save}: {Path(save).absolute().parent} is not a folder")
     rows = run_bench(list(bundles), threads, runs, warmup, images_dir=images_dir, data=data, data_format=data_format,
                      split=split, limit=limit, progress=lambda msg: click.echo(msg, err=True))
     if as_json:
@@ -128,6 +132,10 @@ def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, ru
         click.echo(f"{label + ' - ' if label else ''}{rt.name} {rt.version} on {cpu['machine']} "
                    f"({cpu['cores']} cores); latency in ms per image at batch 1; MB on disk; peak_MB = peak RSS")
         click.echo(format_rows(flat_rows(rows)))
+    if save:
+        from toolkit.atomic import write_json
+
+        write_json(Path(save), rows)
     if any(r["status"] != "ok" for r in rows):
         sys.exit(1)
 

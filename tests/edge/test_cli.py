@@ -78,8 +78,8 @@ def test_report_from_bench_and_bundles_without_tensorflow(bundles, fixtures, tmp
     """A board has no TensorFlow: a report is made there from bench JSON and bundles."""
     names = [bundles / "multioutput-int8", bundles / "independent-int8"]
     bench = run("edge", "bench", *names, "--data", fixtures / "data", "--split", "test", "--limit", "8",
-                "--runs", "3", "--json")
-    (tmp_path / "bench.json").write_text(bench.stdout)
+                "--runs", "3", "--save", tmp_path / "bench.json")
+    assert bench.exit_code == 0 and "invoke_p50" in bench.output  # the table, and the JSON saved beside it
     result = run("report", "--bundles", names[0], "--bundles", names[1], "--bench", tmp_path / "bench.json",
                  "--out", tmp_path / "report.html")
     assert result.exit_code == 0, result.output
