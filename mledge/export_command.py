@@ -26,7 +26,7 @@ from mledge.params import COUNT, OutputFolder
               help="logits: sigmoid applied in float on the device (keeps int8 mAP); probabilities: in-graph sigmoid.")
 @click.option("--eval-split", help="Split to compare Keras and bundle on (default: the run's val split).")
 @click.option("--eval-images", type=COUNT, help="Evaluate on the first N images only.")
-@click.option("--max-map-drop", type=click.FloatRange(0, 100),
+@click.option("--max-map-drop", type=click.FloatRange(-100, 100),
               help="Exit non-zero (bundle kept) when the bundle loses more than "
               "this many mAP points against Keras.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")

@@ -38,7 +38,7 @@ def cli(*args):
 @pytest.fixture(scope="module")
 def page(trained, tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
-    runs = [trained("multioutput"), trained("independent")]
+    runs = [trained("multioutput"), trained("independent", classes=["aeroplane", "car", "person"])]
     bundles = []
     for run, name in zip(runs, ("mo-int8", "ind-int8")):
         assert cli("export", run, "--quant", "int8", "--calib-images", "20", "--out", base / name).exit_code == 0

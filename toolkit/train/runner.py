@@ -46,6 +46,10 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
     """Create RUN and its config.json, written once: concurrent processes (a job array, the workers
     of a cluster) that ``join`` find it and check that their settings are the same."""
     run = Run(Path(out))
+    if cfg.model.pretrained:  # before any work: the weights are imported once, by hand
+        from toolkit.backbones.weights import require_weights
+
+        require_weights(cfg.model.backbone)
     if run.path.exists() and any(run.path.iterdir()) and not join:
         if not force:
             raise UserError(f"{run.path}: run folder exists (use --resume to continue it, --force to replace it)")
