@@ -150,7 +150,7 @@ def test_the_checked_bytes_are_the_bytes_that_run(bundles, tmp_path, test_images
     shutil.copytree(bundles / "multioutput-float32", copy)
     pixels = Predictor(copy).load(test_images[0])
     expected = Predictor(copy).predict_pixels(pixels)
-    other = (bundles / "multioutput-dynamic" / "model.tflite").read_bytes()  # same I/O, other weights
+    other = (bundles / "multioutput-float16" / "model.tflite").read_bytes()  # same I/O, other weights
     real_read = edge.predictor.read_model
 
     def read_then_swap(folder, entry, verify=True):
