@@ -89,6 +89,21 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
               show_default=True, help="mirrored: MirroredStrategy over this machine's GPUs; multiworker: "
               "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (start the same command on every worker).")
+@click.option("--teacher", type=click.Path(exists=True, file_okay=False),
+              help="Distil: a finished RUN or an exported bundle with this run's classes; the student also learns "
+              "its per-class probabilities on the same augmented photos (the study's CNN, or --train-backbone).")
+@click.option("--distill-weight", default=0.5, show_default=True, type=FRACTION,
+              help="With --teacher: A in (1 - A) x label loss + A x BCE(student logits / T, teacher probabilities "
+              "at T); 0 learns from labels only, 1 from the teacher only.")
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(0.1, 20),
+              help="With --teacher: T, the temperature both sides' logits are divided by.")
+@click.option("--teacher-views", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="With --teacher: augmented views of each photo the teacher scores once (at its own input "
+              "size); each epoch trains on one of them per photo. Costs views x photos teacher passes and "
+              "views x photos x side^2 x 3 bytes of disk under RUN/teacher until the run is finished.")
+@click.option("--unlabeled", type=click.Path(exists=True, file_okay=False),
+              help="With --teacher: a folder of photos (searched recursively) with no labels; only the teacher's "
+              "probabilities teach on them.")
 @click.option("--classes", "only", help="independent/shared: train only these classes (comma-separated) into the "
               "RUN, joining it if it exists with the same settings: for job arrays.")
 @click.option("--stage", type=click.Choice(["all", "trunk", "heads"]), default="all", show_default=True,
@@ -98,12 +113,12 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 def train(root, arch, out, resume_run, force, split, val_split, data_format, classes_file, labels, difficult,
           on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, widths, batch, lr, weight_decay, schedule, loss,
-          no_augment, zoom, shear, translate, jitter, trunk, seed, precision, mixed_precision, strategy, only, stage,
-          jobs):
+          no_augment, zoom, shear, translate, jitter, trunk, seed, precision, mixed_precision, strategy, teacher,
+          distill_weight, temperature, teacher_views, unlabeled, only, stage, jobs):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from edge.datasets import detect_format
     from toolkit import train as training
-    from toolkit.config import TrainConfig
+    from toolkit.config import Distill, TrainConfig
     from toolkit.data.pipeline import Augment
     from toolkit.models import MIN_INPUT_SIZE, CNNConfig
     from toolkit.train.precision import resolve as resolve_precision
@@ -125,6 +140,10 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
         if img_size < MIN_INPUT_SIZE[backbone]:
             raise click.BadParameter(f"{img_size} is below the {backbone} network's minimum of "
                                      f"{MIN_INPUT_SIZE[backbone]} pixels", param_hint="--img-size")
+        if unlabeled and not teacher:
+            raise click.BadParameter("photos without labels need a --teacher", param_hint="--unlabeled")
+        distill = Distill(str(Path(teacher).resolve()), distill_weight, temperature, teacher_views,
+                          str(Path(unlabeled).resolve()) if unlabeled else None) if teacher else None
         augment = (Augment(flip=False, zoom=0.0, shear_degrees=0.0) if no_augment else
                    Augment(zoom=zoom, shear_degrees=shear, translate=translate, brightness=jitter, contrast=jitter))
         cfg = TrainConfig(
@@ -135,7 +154,7 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
             model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
                             freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
-            patience=patience, trunk=trunk, strategy=strategy,
+            patience=patience, trunk=trunk, strategy=strategy, distill=distill,
             precision=resolve_precision("float16" if mixed_precision else precision),
         )
         if jobs > 1:

@@ -57,10 +57,10 @@ def test_columns_pick_classes(arrays):
 
 
 def test_augment_identity_when_off(arrays):
-    from toolkit.data.pipeline import _affine_batch
+    from toolkit.data.pipeline import affine_batch
 
     x = arrays.images[:4].astype(np.float32)
-    out = _affine_batch(x, np.array([1, 2], np.int64), Augment(flip=False, zoom=0.0, shear_degrees=0.0))
+    out = affine_batch(x, np.array([1, 2], np.int64), Augment(flip=False, zoom=0.0, shear_degrees=0.0))
     np.testing.assert_allclose(out.numpy(), x, atol=1e-3)
 
 

@@ -15,6 +15,20 @@ CLASS_SETTINGS = ("epochs", "lr", "loss", "batch", "patience", "weight_decay", "
 
 
 @dataclass
+class Distill:
+    """--teacher: the student learns the teacher's per-class probabilities besides the labels:
+    loss = (1 - weight) * label loss + weight * BCE(student logits / T, teacher probabilities at T).
+    The teacher scores ``views`` fixed augmented views of every training photo once (at its own
+    input size); the student trains on the same views, downscaled, so both see the same pixels."""
+
+    teacher: str  # a finished RUN or an exported bundle folder, with the run's classes
+    weight: float = 0.5
+    temperature: float = 1.0
+    views: int = 8
+    unlabeled: str | None = None  # a folder of photos whose only target is the teacher's
+
+
+@dataclass
 class TrainConfig:
     root: str
     arch: str = "multioutput"
@@ -39,6 +53,7 @@ class TrainConfig:
     trunk: str = "first-class"  # shared only: first-class (the study) | multitask
     precision: str = "float32"  # float32 | bfloat16 | float16 (mixed: float32 weights, output and loss)
     strategy: str = "default"  # default | mirrored
+    distill: Distill | None = None  # --teacher
     class_settings: dict[str, dict] = field(default_factory=dict)  # per-class overrides (classes retrain)
     class_roots: dict[str, str] = field(default_factory=dict)  # classes whose label files live elsewhere
 
@@ -61,6 +76,7 @@ class TrainConfig:
         data = {k: v for k, v in data.items() if k in known}
         data["model"] = CNNConfig(**data.get("model", {}))
         data["augment"] = Augment(**data.get("augment", {}))
+        data["distill"] = Distill(**data["distill"]) if data.get("distill") else None
         return cls(**data)
 
     @classmethod

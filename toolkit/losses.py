@@ -53,6 +53,37 @@ class MaskedLoss(keras.losses.Loss):
 LOSSES = ("bce", "weighted", "focal", "asl")
 
 
+@keras.saving.register_keras_serializable(package="mledge")
+class DistillLoss(keras.losses.Loss):
+    """(1 - weight) * the label loss + weight * BCE(sigmoid(student logits / T), teacher probabilities at T).
+
+    y_true holds the labels then the teacher's probabilities (2C columns); sample_weight the label
+    mask then the teacher's weights (1, so an unlabelled photo, all masked, learns from the teacher
+    alone). The student's logits are recovered from its (float32) probabilities."""
+
+    def __init__(self, kind: str = "bce", pos_weight: list[float] | None = None, weight: float = 0.5,
+                 temperature: float = 1.0, name: str | None = None, **kwargs):
+        super().__init__(name=name or f"distill_{kind}", **kwargs)
+        self.label_loss = MaskedLoss(kind, pos_weight=pos_weight)
+        self.weight, self.temperature = weight, temperature
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        c = ops.shape(y_pred)[-1]
+        y_true = ops.cast(y_true, "float32")
+        weights = ops.ones_like(y_true) if sample_weight is None else ops.cast(sample_weight, "float32")
+        hard = self.label_loss(y_true[:, :c], y_pred, sample_weight=weights[:, :c])
+        p = ops.clip(ops.cast(y_pred, "float32"), EPS, 1 - EPS)
+        q = ops.clip(ops.sigmoid((ops.log(p) - ops.log(1 - p)) / self.temperature), EPS, 1 - EPS)
+        t, w = y_true[:, c:], weights[:, c:]
+        soft = -(t * ops.log(q) + (1 - t) * ops.log(1 - q))
+        soft = ops.sum(soft * w) / ops.maximum(ops.sum(w), 1.0)
+        return (1 - self.weight) * hard + self.weight * soft
+
+    def get_config(self) -> dict:
+        return {"kind": self.label_loss.kind, "pos_weight": self.label_loss.pos_weight, "weight": self.weight,
+                "temperature": self.temperature, "name": self.name}
+
+
 def positive_weights(labels: np.ndarray, mask: np.ndarray, cap: float = 30.0) -> list[float]:
     """Negatives / positives per class on the training labels, capped so rare classes don't explode."""
     pos = (labels * mask).sum(axis=0)
@@ -60,5 +91,14 @@ def positive_weights(labels: np.ndarray, mask: np.ndarray, cap: float = 30.0) ->
     return [float(v) for v in np.clip(neg / np.maximum(pos, 1.0), 1.0, cap)]
 
 
-def make_loss(kind: str, labels: np.ndarray, mask: np.ndarray) -> MaskedLoss:
-    return MaskedLoss(kind, pos_weight=positive_weights(labels, mask) if kind == "weighted" else None)
+def make_loss(kind: str, labels: np.ndarray, mask: np.ndarray, distill=None) -> keras.losses.Loss:
+    """The label loss; with ``distill`` (a config.Distill) wrapped in the teacher's term."""
+    pos_weight = positive_weights(labels, mask) if kind == "weighted" else None
+    if distill is None:
+        return MaskedLoss(kind, pos_weight=pos_weight)
+    return DistillLoss(kind, pos_weight, weight=distill.weight, temperature=distill.temperature)
+
+
+def label_loss(loss: keras.losses.Loss) -> keras.losses.Loss:
+    """The part of a training loss that compares with labels (the val loss of a distilled model)."""
+    return getattr(loss, "label_loss", loss)

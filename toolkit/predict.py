@@ -7,6 +7,7 @@ export needs nothing of training's internals.
 from __future__ import annotations
 
 import json
+import weakref
 
 import numpy as np
 
@@ -17,13 +18,20 @@ from toolkit.errors import UserError
 from toolkit.models import BACKBONE_LAYER
 from toolkit.run import Run
 
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {input shape: traced forward}
+
 
 def predict_batches(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Inference in batches through one traced graph (several times faster than eager calls on a CPU)."""
+    """Inference in batches through one traced graph (several times faster than eager calls on a CPU),
+    traced once per model and input shape (validation after every epoch, a teacher on every batch)."""
     import tensorflow as tf
 
-    spec = tf.TensorSpec([None, *images.shape[1:]], tf.float32)
-    forward = tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
+    traced = _TRACED.setdefault(model, {})
+    shape = tuple(images.shape[1:])
+    if shape not in traced:
+        spec = tf.TensorSpec([None, *shape], tf.float32)
+        traced[shape] = tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
+    forward = traced[shape]
     out = [np.asarray(forward(images[i : i + batch].astype(np.float32)), dtype=np.float32)
            for i in range(0, len(images), batch)]
     return np.concatenate(out)

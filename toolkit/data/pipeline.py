@@ -11,12 +11,16 @@ import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.preprocess import ImageError, load_image
 from toolkit.data.dataset import Split
 from toolkit.errors import UserError
+
+if TYPE_CHECKING:
+    from toolkit.data.views import TeacherViews
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class SplitArrays:
     images: np.ndarray  # (N, H, W, 3) uint8
     labels: np.ndarray  # (N, C) float32 in {0, 1}
     mask: np.ndarray  # (N, C) float32: 0 where the label is left out of the loss
+    views: TeacherViews | None = None  # distillation: fixed augmented views and the teacher's logits
 
 
 def load_arrays(data: Split, size: int, *, difficult: str = "ignore", on_bad_image: str = "error",
@@ -74,7 +79,7 @@ def load_arrays(data: Split, size: int, *, difficult: str = "ignore", on_bad_ima
     )
 
 
-def _affine_batch(images, seed, augment: Augment):
+def affine_batch(images, seed, augment: Augment):
     """Random flip, zoom and shear per image, one projective transform per image (bilinear, edge fill)."""
     import tensorflow as tf
 
@@ -128,6 +133,6 @@ def make_dataset(arrays: SplitArrays, batch: int, *, training: bool, seed: int =
     if training and augment is not None:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda b, s: (_affine_batch(b[0], s, augment), b[1], b[2]), num_parallel_calls=tf.data.AUTOTUNE
+            lambda b, s: (affine_batch(b[0], s, augment), b[1], b[2]), num_parallel_calls=tf.data.AUTOTUNE
         )
     return ds.prefetch(tf.data.AUTOTUNE)

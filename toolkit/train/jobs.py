@@ -11,13 +11,16 @@ from pathlib import Path
 from toolkit.config import TrainConfig
 from toolkit.errors import UserError
 from toolkit.train.runner import init_run, resume
+from toolkit.train.teacher import with_teacher
 
 
 def train_parallel(cfg: TrainConfig, out: str | Path, jobs: int, force: bool = False) -> dict:
     """N processes train disjoint sets of classes into one RUN (shared: the trunk first, in one job)."""
     if cfg.arch == "multioutput":
         raise UserError("--jobs applies to independent and shared runs (multioutput is one model)")
-    run, _, _ = init_run(cfg, out, force=force)
+    run, train, _ = init_run(cfg, out, force=force)
+    if cfg.distill:  # the teacher's views are made once, here; every job reads them
+        with_teacher(run, cfg, train)
     logs = run.path / "jobs"
     logs.mkdir(exist_ok=True)
     gpus = visible_gpus()

@@ -16,7 +16,9 @@ import numpy as np
 from toolkit.atomic import save_model_atomic, write_json
 from toolkit.config import TrainConfig
 from toolkit.data.pipeline import SplitArrays, make_dataset
+from toolkit.data.views import view_dataset
 from toolkit.errors import UserError
+from toolkit.losses import label_loss
 from toolkit.metrics import mean_ap
 from toolkit.predict import predict_batches
 from toolkit.run import Run
@@ -69,7 +71,11 @@ def optimizer(cfg: TrainConfig, images: int):
 
 
 def training_batches(unit: Unit, train: SplitArrays, epoch: int):
-    """Shuffled, augmented batches; heads that train on a cached pretrained trunk see no pixels to augment."""
+    """Shuffled, augmented batches; heads that train on a cached pretrained trunk see no pixels to augment.
+    A distilled run trains on the teacher's fixed views (labels and the teacher's probabilities)."""
+    if train.views is not None:
+        return view_dataset(train, unit.cfg.batch, seed=unit.seed + epoch, columns=unit.columns,
+                            temperature=unit.cfg.distill.temperature)
     augment = None if unit.cfg.model.cached_trunk else unit.cfg.augment
     return make_dataset(train, unit.cfg.batch, training=True, seed=unit.seed + epoch, augment=augment,
                         columns=unit.columns)
@@ -80,7 +86,7 @@ def val_score(model, unit: Unit, val: SplitArrays) -> tuple[float, float]:
     The val loss is the training loss's own kind (bce, asl, ...), so the two columns compare."""
     labels, mask = unit.targets(val)
     probs = predict_batches(model, val.images)
-    val_loss = float(model.loss(labels, probs, sample_weight=mask))
+    val_loss = float(label_loss(model.loss)(labels, probs, sample_weight=mask))
     score = mean_ap(labels, probs, mask > 0)
     return (score if np.isfinite(score) else -val_loss), val_loss
 
@@ -95,7 +101,8 @@ def open_unit(unit: Unit, models: ModelFactory, ckpt: Checkpoint, train: SplitAr
         log.info("%s: resuming after epoch %d", unit.name, state.epoch)
         return model, state
     model = models.build(unit)
-    model.compile(optimizer=optimizer(unit.cfg, len(train.ids)), loss=make_loss(unit.cfg.loss, *unit.targets(train)))
+    loss = make_loss(unit.cfg.loss, *unit.targets(train), distill=unit.cfg.distill)
+    model.compile(optimizer=optimizer(unit.cfg, len(train.ids)), loss=loss)
     return model, UnitState()
 
 

@@ -23,6 +23,7 @@ from toolkit.predict import load_run_split, predict_run
 from toolkit.run import TRUNK, Run
 from toolkit.train.multiworker import is_chief
 from toolkit.train.precision import POLICIES
+from toolkit.train.teacher import check_distill, drop_cache, with_teacher
 from toolkit.train.units import train_units
 
 log = logging.getLogger("mledge.train")
@@ -55,6 +56,8 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
             raise UserError(f"{run.path}: run folder exists (use --resume to continue it, --force to replace it)")
         shutil.rmtree(run.path)
     train, val = load_training_data(cfg)  # validates the data before anything is written
+    if cfg.distill:
+        check_distill(cfg)
     run.models_dir.mkdir(parents=True, exist_ok=True)
     tmp = run.path / f".config.{os.getpid()}.json"
     tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
@@ -91,6 +94,8 @@ def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spli
     if is_chief():
         _log_to(run)
     keras.utils.set_random_seed(cfg.seed)
+    if cfg.distill:  # before the precision policy: the teacher scores in float32
+        train = with_teacher(run, cfg, train)
     log.info("training %s on %s/%s (%d images), val %s (%d images), %s", cfg.arch, cfg.root, cfg.split,
              len(train.ids), cfg.val_split, len(val.ids), cfg.precision)
     keras.mixed_precision.set_global_policy(POLICIES[cfg.precision])
@@ -120,6 +125,9 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
         "epochs": {r["unit"]: r["epochs"] for r in records},
         "params": int(sum(r["params"] for r in records if r["unit"] != TRUNK)),
     })
+    if cfg.distill:
+        metrics["teacher"] = {**json.loads((run.path / "teacher.json").read_text()), "weight": cfg.distill.weight,
+                              "temperature": cfg.distill.temperature, "unlabeled": cfg.distill.unlabeled}
     write_json(run.path / "metrics.json", metrics)
     buffer = io.BytesIO()  # the val scores behind the metrics: PR curves in mledge report
     np.savez_compressed(buffer, scores=scores, labels=val.labels, valid=valid)
@@ -130,6 +138,7 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
         lines += [f"{r['unit']},{kind},{h['epoch']},{h['loss']:.6f},{h['val_loss']:.6f},{h['val_map']:.6f},"
                   f"{h['seconds']}" for h in r["history"]]
     write_atomic(run.path / "history.csv", "\n".join(lines) + "\n")
+    drop_cache(run)
     return metrics
 
 

@@ -1,0 +1,93 @@
+"""Fixed augmented views for distillation: each training photo is augmented a few times at the
+teacher's input size, the teacher scores each view once, and the student trains on the same views
+downscaled to its own size. Teacher and student see the same pixels ("consistent" teaching), and
+the teacher's forward pass, most of the cost on a CPU, runs once per view instead of every step."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.predictor import sigmoid
+from toolkit.data.pipeline import Augment, SplitArrays, affine_batch
+
+EPS = 1e-6
+
+
+@dataclass
+class TeacherViews:
+    images: np.ndarray  # (V, N, H, W, 3) uint8 at the student's input size
+    logits: np.ndarray  # (V, N, C) float32: the teacher's logits on each view, in the run's class order
+
+    def targets(self, temperature: float, columns: list[int] | None = None) -> np.ndarray:
+        """The teacher's probabilities at temperature T, (V, N, C')."""
+        logits = self.logits if columns is None else self.logits[..., columns]
+        return sigmoid(logits / temperature).astype(np.float32)
+
+
+def to_logits(probs: np.ndarray) -> np.ndarray:
+    p = np.clip(probs.astype(np.float64), EPS, 1 - EPS)
+    return (np.log(p) - np.log1p(-p)).astype(np.float32)
+
+
+def render_views(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], size: int, views: int,
+                 augment: Augment, seed: int, batch: int = 64) -> TeacherViews:
+    """``photos`` (N, T, T, 3) uint8 at the teacher's size -> ``views`` augmented views of each, the
+    teacher's logits on them (``predict``: uint8 pixels -> probabilities) and the views at ``size``."""
+    import tensorflow as tf
+
+    n = len(photos)
+    images = np.empty((views, n, size, size, 3), np.uint8)
+    logits = None
+    t0 = time.time()
+    for v in range(views):
+        for start in range(0, n, batch):
+            pixels = tf.cast(photos[start : start + batch], tf.float32)
+            view = affine_batch(pixels, tf.constant([seed, v * 1_000_003 + start], tf.int64), augment)
+            big = np.asarray(tf.clip_by_value(tf.round(view), 0, 255), np.uint8)
+            probs = to_logits(np.asarray(predict(big)))
+            if logits is None:
+                logits = np.empty((views, n, probs.shape[1]), np.float32)
+            logits[v, start : start + batch] = probs
+            small = tf.image.resize(view, (size, size), method="bilinear", antialias=True)
+            images[v, start : start + batch] = np.asarray(tf.clip_by_value(tf.round(small), 0, 255), np.uint8)
+        print(f"teacher: view {v + 1}/{views} of {n} photos ({(v + 1) * n / (time.time() - t0):.1f} images/s)",
+              flush=True)
+    return TeacherViews(images, logits)
+
+
+def view_dataset(arrays: SplitArrays, batch: int, *, seed: int, temperature: float,
+                 columns: list[int] | None = None):
+    """Batches of (view pixels float32, labels then teacher probabilities, label mask then ones): every
+    epoch a new order and, for each photo, one of its views drawn at random."""
+    import tensorflow as tf
+
+    views = arrays.views
+    targets = views.targets(temperature, columns)
+    labels, mask = arrays.labels, arrays.mask
+    if columns is not None:
+        labels, mask = labels[:, columns], mask[:, columns]
+    ones = np.ones_like(mask)
+    epochs = itertools.count()
+    n_views, n = views.logits.shape[:2]
+
+    def generate():
+        rng = np.random.default_rng([seed, next(epochs)])
+        order, pick = rng.permutation(n), rng.integers(n_views, size=n)
+        for start in range(0, n, batch):
+            idx = order[start : start + batch]
+            v = pick[idx]
+            yield (views.images[v, idx], np.concatenate([labels[idx], targets[v, idx]], axis=1),
+                   np.concatenate([mask[idx], ones[idx]], axis=1))
+
+    c = labels.shape[1]
+    size = views.images.shape[2:]
+    signature = (tf.TensorSpec((None, *size), tf.uint8), tf.TensorSpec((None, 2 * c), tf.float32),
+                 tf.TensorSpec((None, 2 * c), tf.float32))
+    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    ds = ds.map(lambda x, y, m: (tf.cast(x, tf.float32), y, m), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,198 @@
+"""The teacher of a distilled run (``mledge train --teacher``): a finished RUN (Keras, float32) or an
+exported bundle (TFLite through the edge runtime: an int8 teacher is cheap on a CPU), checked to
+know the run's classes, recorded (path, hash of its weights, val mAP), and its views of the training
+photos (and of --unlabeled photos) cached once in RUN/teacher/ until the run is finished.
+
+    RUN/teacher.json          the teacher's record (kept; metrics.json repeats it)
+    RUN/teacher/views.npy     (V, N, H, W, 3) uint8: the views at the student's size
+    RUN/teacher/logits.npy    (V, N, C) float32: the teacher's logits on them
+    RUN/teacher/ids.json      the photos, in order (training split, then unlabelled)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.preprocess import ImageError, list_images, load_image
+from toolkit.atomic import write_json
+from toolkit.config import TrainConfig
+from toolkit.data.pipeline import SplitArrays, load_arrays
+from toolkit.data.views import TeacherViews, render_views
+from toolkit.errors import UserError
+from toolkit.predict import load_run_split, predict_run
+from toolkit.run import Run
+
+log = logging.getLogger("mledge.train")
+
+
+@dataclass
+class Teacher:
+    path: Path
+    kind: str  # run | bundle
+    size: int  # the pixels it takes (square)
+    record: dict  # what the student's run records about it
+    predict: Callable[[np.ndarray], np.ndarray]  # uint8 pixels -> probabilities in the student's class order
+
+
+def _digest(parts: list[bytes]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part)
+    return h.hexdigest()
+
+
+def describe_teacher(path: str | Path, classes: list[str]) -> dict:
+    """Check that ``path`` is a finished RUN or a bundle scoring every one of ``classes``, and say
+    what it is (before any work: loads no model)."""
+    path = Path(path).resolve()
+    if (path / "manifest.json").is_file():
+        from edge.bundle import BundleError, read_manifest
+
+        try:
+            manifest = read_manifest(path)
+        except BundleError as err:
+            raise UserError(f"--teacher: {err}") from None
+        spec = manifest["input"]
+        if int(spec["height"]) != int(spec["width"]):
+            raise UserError(f"{path}: the teacher takes {spec['width']}x{spec['height']} pixels; "
+                            "a square input is needed")
+        their_classes, size, kind = manifest["classes"], int(spec["height"]), "bundle"
+        val_map = (manifest.get("evaluation") or {}).get("bundle_mAP_area")
+        sha = _digest([entry["sha256"].encode() for entry in manifest["files"]])
+    elif (path / "config.json").is_file():
+        run = Run(path)
+        cfg = run.require_complete()
+        if not (path / "metrics.json").is_file():
+            raise UserError(f"{path}: the teacher run has no metrics.json (not finished: mledge train --resume {path})")
+        their_classes, size, kind = cfg.classes, cfg.model.pixels, "run"
+        val_map = json.loads((path / "metrics.json").read_text()).get("mAP_area")
+        sha = _digest([run.model_path(u).read_bytes() for u in run.units(cfg)])
+    else:
+        raise UserError(f"{path}: not a finished training run (config.json) or a bundle (manifest.json); "
+                        "--teacher needs one of them")
+    missing = [c for c in classes if c not in their_classes]
+    if missing:
+        raise UserError(f"{path}: the teacher does not score {', '.join(missing)} (it knows "
+                        f"{', '.join(their_classes)}); a teacher must have the run's classes")
+    return {"path": str(path), "kind": kind, "sha256": sha, "val_mAP_area": val_map, "input_size": size,
+            "columns": [list(their_classes).index(c) for c in classes]}
+
+
+def open_teacher(path: str | Path, classes: list[str]) -> Teacher:
+    """The teacher, loaded: Keras models of a RUN (float32) or the bundle's interpreters."""
+    record = describe_teacher(path, classes)
+    columns = record.pop("columns")
+    path = Path(record["path"])
+    if record["kind"] == "bundle":
+        from edge.predictor import Predictor
+
+        score = Predictor(path).predict_pixels
+    else:
+        run = Run(path)
+        models = run.load_models()
+
+        def score(pixels: np.ndarray) -> np.ndarray:
+            return predict_run(run, pixels, models)
+    return Teacher(path, record["kind"], record["input_size"], record, lambda pixels: score(pixels)[:, columns])
+
+
+def unlabeled_arrays(cfg: TrainConfig, size: int) -> tuple[list[Path], SplitArrays]:
+    """--unlabeled photos at ``size``: no label counts (mask 0); only the teacher teaches on them."""
+    folder = Path(cfg.distill.unlabeled)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: --unlabeled must be a folder of photos")
+    paths, images = [], []
+    for path in list_images(folder):
+        try:
+            images.append(load_image(path, (size, size)))
+            paths.append(path)
+        except ImageError as err:
+            if cfg.on_bad_image == "error":
+                raise UserError(str(err)) from None
+            log.warning("skipping %s", err)
+    if not paths:
+        raise UserError(f"{folder}: no readable photo for --unlabeled")
+    c = len(cfg.classes)
+    ids = [f"unlabeled/{p.relative_to(folder)}" for p in paths]
+    zeros = np.zeros((len(ids), c), np.float32)
+    return paths, SplitArrays(ids, np.stack(images), zeros, zeros.copy())
+
+
+def concat(a: SplitArrays, b: SplitArrays) -> SplitArrays:
+    return SplitArrays(a.ids + b.ids, np.concatenate([a.images, b.images]), np.concatenate([a.labels, b.labels]),
+                       np.concatenate([a.mask, b.mask]))
+
+
+def check_distill(cfg: TrainConfig) -> None:
+    """What --teacher needs, before any work: a student that trains on pixels, a teacher of its classes."""
+    if cfg.model.cached_trunk:
+        raise UserError("--teacher trains on augmented pixels: the study's CNN, or a pretrained backbone with "
+                        "--train-backbone (a frozen backbone trains on cached activations)")
+    if cfg.strategy == "multiworker":
+        raise UserError("--teacher is not available with --strategy multiworker")
+    describe_teacher(cfg.distill.teacher, cfg.classes)
+    if cfg.distill.unlabeled and not list_images(Path(cfg.distill.unlabeled)):
+        raise UserError(f"{cfg.distill.unlabeled}: no photo (.jpg, .png, ...) for --unlabeled")
+
+
+def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
+    """The training split (and --unlabeled photos) with the teacher's views attached: read from
+    RUN/teacher/ when a process of this run made them, else made now and cached there."""
+    distill = cfg.distill
+    cache = run.path / "teacher"
+    if cfg.distill.unlabeled:
+        train = concat(train, unlabeled_arrays(cfg, cfg.model.pixels)[1])
+    if not (cache / "ids.json").is_file():
+        make_cache(run, cfg, cache)
+    ids = json.loads((cache / "ids.json").read_text())
+    if ids != train.ids:
+        raise UserError(f"{cache}: made for other photos than this run's; delete the folder to make it again")
+    views = TeacherViews(np.load(cache / "views.npy", mmap_mode="r"), np.load(cache / "logits.npy"))
+    log.info("teacher %s: %d views of %d photos", distill.teacher, views.logits.shape[0], len(ids))
+    return SplitArrays(train.ids, train.images, train.labels, train.mask, views)
+
+
+def make_cache(run: Run, cfg: TrainConfig, cache: Path) -> None:
+    """Decode the photos at the teacher's size, render and score the views, write them in one rename."""
+    teacher = open_teacher(cfg.distill.teacher, cfg.classes)
+    t0 = time.time()
+    split = load_run_split(cfg, cfg.split)
+    big = load_arrays(split, teacher.size, difficult=cfg.difficult, on_bad_image=cfg.on_bad_image)
+    ids, photos = big.ids, big.images
+    if cfg.distill.unlabeled:
+        _, extra = unlabeled_arrays(cfg, teacher.size)
+        ids, photos = ids + extra.ids, np.concatenate([photos, extra.images])
+    views = render_views(photos, teacher.predict, cfg.model.pixels, cfg.distill.views, cfg.augment, cfg.seed)
+    seconds = time.time() - t0
+    tmp = run.path / f".teacher.{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    np.save(tmp / "views.npy", views.images)
+    np.save(tmp / "logits.npy", views.logits)
+    (tmp / "ids.json").write_text(json.dumps(ids))
+    record = {**teacher.record, "views": cfg.distill.views, "photos": len(ids), "seconds": round(seconds, 1),
+              "images_per_second": round(len(ids) * cfg.distill.views / seconds, 1)}
+    try:
+        os.rename(tmp, cache)  # atomic: a concurrent process of the run may have made it first
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (cache / "ids.json").is_file():
+            raise
+    write_json(run.path / "teacher.json", record)
+    print(f"teacher {teacher.path.name} ({teacher.kind}, val mAP {record['val_mAP_area']}): {len(ids)} photos x "
+          f"{cfg.distill.views} views in {seconds:.0f}s")
+
+
+def drop_cache(run: Run) -> None:
+    """The views are only for training: a finished run keeps teacher.json and loses the cache."""
+    shutil.rmtree(run.path / "teacher", ignore_errors=True)
