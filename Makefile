@@ -10,7 +10,7 @@ EDGE_FIXTURES ?= build/edge-fixtures
 MLEDGE := $(BIN)/mledge
 
 .PHONY: install install-edge demo test test-main test-edge test-arm test-report lint bench-train bench-export bench-edge bench-arm \
-	bench-pretrained bench-formats bench-train-speed clean
+	bench-pretrained bench-formats bench-train-speed bench-distill clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -112,6 +112,10 @@ bench-edge: install
 # Where training time goes: decode, the input pipeline alone, the model alone and end to end per precision.
 bench-train-speed: install
 	$(BIN)/python benchmarks/bench_train_speed.py $(VOC_ROOT)
+
+# The study's CNN taught by EfficientNet-Lite0; DISTILL_RUNS: student names from benchmarks/bench_distill.py or "all".
+bench-distill: install
+	$(BIN)/python benchmarks/bench_distill.py $(VOC_ROOT) $(BENCH_DIR) $(DISTILL_RUNS)
 
 # The VOC copy as CSV and as COCO (hard links) trains to the same val mAP as from VOC.
 bench-formats: install

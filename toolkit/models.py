@@ -20,15 +20,19 @@ from dataclasses import dataclass, replace
 import keras
 from keras import layers
 
+from toolkit.backbones.efficientnet_lite import VARIANTS, blocks, layer_name
+from toolkit.heads import HEAD_WEIGHTS, HEADS
+
 TRUNK_LAYERS = ("conv1a", "conv1b", "conv2a", "conv2b")  # the weights "shared" copies and freezes
 HEAD_LAYERS = ("dense", "logits")
 
 
-BACKBONES = ("study", "efficientnet-lite0")
+BACKBONES = ("study", *VARIANTS)
 # The smallest input side each network takes: the study's CNN loses 2 pixels to each valid conv and
-# halves twice (10 -> 1x1); EfficientNet-Lite0 strides 32 in all.
-MIN_INPUT_SIZE = {"study": 10, "efficientnet-lite0": 32}
-BACKBONE_LAYER = "efficientnet_lite0"  # the pretrained backbone, one nested layer of the model
+# halves twice (10 -> 1x1); EfficientNet-Lite strides 32 in all.
+MIN_INPUT_SIZE = {"study": 10, **{name: 32 for name in VARIANTS}}
+# The input side a network is trained at when --img-size is not given.
+DEFAULT_SIZE = {"study": 100, **{name: size for name, (_, _, size) in VARIANTS.items()}}
 
 
 @dataclass
@@ -43,8 +47,9 @@ class CNNConfig:
     dense: int = 512
     backbone: str = "study"
     freeze_backbone: bool = True
-    finetune_blocks: int = 0  # pretrained: train the last N of the 16 blocks (and the head conv)
+    finetune_blocks: int = 0  # pretrained: train the last N blocks (of 16 in Lite0, 21 in Lite1/2) and the head conv
     input_size: int = 0  # the pixels it takes, when other than img_size (0): resized in the graph
+    head: str = "avg"  # pretrained: avg | csra (toolkit.heads)
 
     @property
     def pixels(self) -> int:
@@ -62,8 +67,17 @@ class CNNConfig:
         return self.pretrained and self.freeze_backbone
 
     @property
+    def backbone_layer(self) -> str:
+        """The pretrained backbone's name as one nested layer of the model."""
+        return layer_name(self.backbone)
+
+    @property
+    def blocks(self) -> int:
+        return len(blocks(self.backbone)) if self.pretrained else 0
+
+    @property
     def trunk_layers(self) -> tuple[str, ...]:
-        return (BACKBONE_LAYER,) if self.pretrained else TRUNK_LAYERS
+        return (self.backbone_layer,) if self.pretrained else TRUNK_LAYERS
 
 
 def _resize(x, size: int, prefix: str = ""):
@@ -104,12 +118,12 @@ def build_cnn(cfg: CNNConfig, outputs: int, name: str = "cnn") -> keras.Model:
 
 def pretrained_backbone(cfg: CNNConfig) -> keras.Model:
     """The backbone with its imported ImageNet weights, pooled features out; trainable as configured."""
-    from toolkit.backbones.efficientnet_lite import efficientnet_lite0
+    from toolkit.backbones.efficientnet_lite import efficientnet_lite
     from toolkit.backbones.weights import require_weights
 
-    backbone = efficientnet_lite0(cfg.img_size)
+    backbone = efficientnet_lite(cfg.backbone, cfg.img_size, pooled=HEADS[cfg.head][1])
     backbone.load_weights(require_weights(cfg.backbone))
-    first_trained = 16 - cfg.finetune_blocks
+    first_trained = cfg.blocks - cfg.finetune_blocks
     for layer in backbone.layers:
         if cfg.finetune_blocks:
             block = layer.name[5:].split("_")[0] if layer.name.startswith("block") else None
@@ -124,31 +138,33 @@ def pretrained_backbone(cfg: CNNConfig) -> keras.Model:
 def pretrained_prefix(cfg: CNNConfig) -> tuple[keras.Model, keras.Model]:
     """(frozen prefix, the backbone it was cut from): pixels -> pooled features (a linear probe), or
     -> the activation entering the first of the ``finetune_blocks`` last blocks."""
-    from toolkit.backbones.efficientnet_lite import BLOCKS, block_input
+    from toolkit.backbones.efficientnet_lite import block_input
 
     backbone = pretrained_backbone(replace(cfg, finetune_blocks=0, freeze_backbone=True))
     if not cfg.finetune_blocks:
         return backbone, backbone
-    return keras.Model(backbone.input, block_input(backbone, BLOCKS - cfg.finetune_blocks), name="prefix"), backbone
+    return keras.Model(backbone.input, block_input(backbone, cfg.blocks - cfg.finetune_blocks), name="prefix"), backbone
 
 
 def build_head(cfg: CNNConfig, shape: tuple[int, ...], outputs: int, name: str, source: keras.Model) -> keras.Model:
     """What trains on a cached prefix (layer names as in the full model, so weights copy by name):
-    Dropout and Dense on pooled features; with ``finetune_blocks`` first a random horizontal flip of
-    the activation map (the augmentation left), then the last blocks and head conv, initialized from
-    ``source``, their batch norms kept in inference mode (small batches, small data)."""
-    from toolkit.backbones.efficientnet_lite import BLOCKS, efficientnet_lite0_tail
+    the head on the cached features; on a cached map (the last blocks fine-tuned, or a head that
+    reads the map) first a random horizontal flip of it (the augmentation left), then the last
+    blocks and head conv, initialized from ``source``, their batch norms kept in inference mode
+    (small batches, small data)."""
+    from toolkit.backbones.efficientnet_lite import tail
 
+    build, pooled = HEADS[cfg.head]
     inputs = keras.Input(shape, name="features")
     x = inputs
-    if cfg.finetune_blocks:
+    if len(shape) == 3:
         x = layers.RandomFlip("horizontal", seed=0, name="flip")(x)
-        x = efficientnet_lite0_tail(x, BLOCKS - cfg.finetune_blocks)
-    x = layers.Dropout(0.2, name="drop_head")(x)
-    logits = layers.Dense(outputs, name="logits")(x)
+    if cfg.finetune_blocks:
+        x = tail(x, cfg.backbone, cfg.blocks - cfg.finetune_blocks, pooled=pooled)
+    logits = build(x, outputs)
     head = keras.Model(inputs, layers.Activation("sigmoid", dtype="float32", name="probs")(logits), name=name)
     for layer in head.layers:
-        if layer.weights and layer.name != "logits":
+        if layer.weights and layer.name not in HEAD_WEIGHTS:
             layer.set_weights(source.get_layer(layer.name).get_weights())
             layer.trainable = not isinstance(layer, layers.BatchNormalization)
     return head
@@ -157,16 +173,16 @@ def build_head(cfg: CNNConfig, shape: tuple[int, ...], outputs: int, name: str, 
 def assemble(head: keras.Model, cfg: CNNConfig, outputs: int, name: str) -> keras.Model:
     """The full model (pixels in) of a head trained on a cached prefix: the head's weights copied by name."""
     full = build_model(cfg, outputs, name)
-    backbone = full.get_layer(BACKBONE_LAYER)
+    backbone = full.get_layer(cfg.backbone_layer)
     for layer in head.layers:
         if layer.weights:
-            target = full.get_layer(layer.name) if layer.name == "logits" else backbone.get_layer(layer.name)
+            target = full.get_layer(layer.name) if layer.name in HEAD_WEIGHTS else backbone.get_layer(layer.name)
             target.set_weights(layer.get_weights())
     return full
 
 
 def build_model(cfg: CNNConfig, outputs: int, name: str = "model") -> keras.Model:
-    """The study's CNN, or the pretrained backbone + Dropout + Dense(outputs, sigmoid)."""
+    """The study's CNN, or the pretrained backbone + its head (toolkit.heads) + sigmoid."""
     if not cfg.pretrained:
         return build_cnn(cfg, outputs, name)
     if cfg.backbone not in BACKBONES:
@@ -174,8 +190,7 @@ def build_model(cfg: CNNConfig, outputs: int, name: str = "model") -> keras.Mode
     if cfg.pixels != cfg.img_size:
         raise ValueError("a pretrained backbone works at the run's input size (no per-class --img-size)")
     inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
-    x = layers.Dropout(0.2, name="drop_head")(pretrained_backbone(cfg)(inputs))
-    logits = layers.Dense(outputs, name="logits")(x)
+    logits = HEADS[cfg.head][0](pretrained_backbone(cfg)(inputs), outputs)
     probs = layers.Activation("sigmoid", dtype="float32", name="probs")(logits)
     return keras.Model(inputs, probs, name=name)
 
@@ -249,7 +264,7 @@ def _fuse_pretrained(models: list[keras.Model], cfg: CNNConfig, shared_trunk: bo
     if not shared_trunk:
         raise ValueError("--fuse of pretrained per-class models needs a shared trunk (use --arch shared)")
     inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
-    features = models[0].get_layer(BACKBONE_LAYER)(inputs)
+    features = models[0].get_layer(cfg.backbone_layer)(inputs)
     heads = [layers.Dense(1, name=f"c{k}_logits") for k in range(len(models))]
     out = layers.Concatenate(name="logits")([head(features) for head in heads])
     if not logits:

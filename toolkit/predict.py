@@ -15,7 +15,6 @@ from edge.predictor import sigmoid
 from toolkit.config import TrainConfig
 from toolkit.data.dataset import Split, load_split
 from toolkit.errors import UserError
-from toolkit.models import BACKBONE_LAYER
 from toolkit.run import Run
 
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {input shape: traced forward}
@@ -42,7 +41,7 @@ def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.
     models = models if models is not None else run.load_models()
     cfg = run.config()
     if cfg.arch == "shared" and cfg.model.pretrained:  # one frozen trunk for all: run it once, then each head
-        features = predict_batches(models[0].get_layer(BACKBONE_LAYER), images)
+        features = predict_batches(models[0].get_layer(cfg.model.backbone_layer), images)
         kernel, bias = (np.concatenate(w, axis=-1) for w in zip(*(m.get_layer("logits").get_weights() for m in models)))
         return sigmoid(features @ kernel + bias).astype(np.float32)
     return np.concatenate([predict_batches(m, images) for m in models], axis=1)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 
 from toolkit.config import TrainConfig
 from toolkit.data.pipeline import SplitArrays
@@ -19,6 +20,7 @@ from toolkit.run import MULTI, TRUNK, Run
 from toolkit.train.loop import Unit, fit_unit
 
 log = logging.getLogger("mledge.train")
+CACHE_FLOAT32_BYTES = 2 << 30  # a cached split larger than this in float32 is kept in float16
 
 
 @dataclass
@@ -64,7 +66,10 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
     t0 = time.time()
 
     def cached(arrays: SplitArrays) -> SplitArrays:
-        return SplitArrays(arrays.ids, predict_batches(prefix, arrays.images, batch=32), arrays.labels, arrays.mask)
+        features = predict_batches(prefix, arrays.images, batch=32)
+        if features.nbytes > CACHE_FLOAT32_BYTES:  # a large map (csra at 448 px: 1 MB an image) halves
+            features = features.astype(np.float16)
+        return SplitArrays(arrays.ids, features, arrays.labels, arrays.mask)
 
     train_f, val_f = cached(train), cached(val)
     blocks = cfg.model.finetune_blocks
@@ -82,6 +87,9 @@ def check_request(cfg: TrainConfig, only: list[str] | None, stage: str) -> None:
     if cfg.arch == "shared" and cfg.model.pretrained and (cfg.model.finetune_blocks or not cfg.model.freeze_backbone):
         raise UserError("shared keeps one frozen pretrained trunk for every class; to fine-tune the backbone use "
                         "--arch multioutput (or independent)")
+    if cfg.model.head != "avg" and (not cfg.model.pretrained or cfg.arch == "shared"):
+        raise UserError(f"--head {cfg.model.head} is for a pretrained backbone with --arch multioutput or independent "
+                        "(shared fuses its heads as one Dense layer)")
     if cfg.arch == "multioutput" and (only or stage != "all"):
         raise UserError("--classes and --stage apply to independent and shared runs")
     unknown = sorted(set(only or []) - set(cfg.classes))
@@ -105,7 +113,10 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
     training so a job array can train the trunk once and the heads in parallel."""
     check_request(cfg, only, stage)
     n = len(cfg.classes)
-    if cfg.model.cached_trunk:  # a frozen pretrained start runs once; every head trains on its output
+    pending = [u for u in run.units(cfg) if not run.is_done(u) and (not only or u in only)]
+    # A frozen pretrained start runs once and every head trains on its output (not needed when only
+    # finalizing: every unit is trained).
+    if cfg.model.cached_trunk and pending:
         train, val, models = cache_trunk(cfg, train, val)
     else:
         models = FromScratch()

@@ -1,0 +1,161 @@
+"""make bench-distill: the study's CNN (100x100, from scratch) taught by EfficientNet-Lite0.
+
+Trains the teacher (Lite0 at 224, last 2 blocks fine-tuned on cached activations), exports its int8
+bundle, measures what the teacher costs per image (Keras float32 against the int8 bundle through the
+edge runtime), then trains students on `train` and reports on `val`: one row per architecture x
+teacher x distill weight, with the plain recipe's figure beside it. Finished runs are reused,
+interrupted ones resumed: ``python benchmarks/bench_distill.py VOC_ROOT WORK_DIR [NAME,...|all]``.
+
+The half-label rows hide the labels of every other `train` photo: the teacher and the students learn
+from the labelled half, and ``--unlabeled`` adds the hidden half as photos the teacher alone teaches.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import ensure_bundle, ensure_run, mledge  # noqa: E402
+from edge.text_table import format_rows  # noqa: E402
+
+TEACHER = ["--arch", "multioutput", "--backbone", "efficientnet-lite0", "--img-size", "224", "--finetune-blocks",
+           "2", "--epochs", "15", "--patience", "6", "--lr", "3e-4", "--schedule", "cosine"]
+# The study's CNN with the batch-16 recipe of bench-train (more augmentation, cosine from 5e-4), 30 epochs.
+RECIPE = ["--epochs", "30", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine",
+          "--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2"]
+PER_CLASS = ["--epochs", "3", "--patience", "0"]  # bench-train's independent-3 and shared-3
+
+
+def distil(teacher: str, weight: float, temperature: float = 2.0) -> list[str]:
+    return ["--teacher", teacher, "--distill-weight", str(weight), "--temperature", str(temperature)]
+
+
+STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teacher}" etc. filled in)
+    "multioutput-plain": ("multioutput", "full", RECIPE),
+    "multioutput-lite0-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("{teacher}", 0.7)]),
+    "multioutput-lite0-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("{teacher}", 0.9)]),
+    "multioutput-int8-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("{bundle}", 0.7)]),
+    "independent-lite0-w0.7-t2": ("independent", "full", [*PER_CLASS, *distil("{teacher}", 0.7)]),
+    "shared-lite0-w0.7-t2": ("shared", "full", [*PER_CLASS, *distil("{teacher}", 0.7)]),
+    "half-plain": ("multioutput", "half", RECIPE),
+    "half-lite0-w0.7-t2": ("multioutput", "half", [*RECIPE, *distil("{half_teacher}", 0.7)]),
+    "half-lite0-w0.7-t2-unlabeled": ("multioutput", "half", [*RECIPE, *distil("{half_teacher}", 0.7),
+                                                             "--unlabeled", "{unlabeled}"]),
+}
+DEFAULT = ["multioutput-lite0-w0.7-t2"]
+# Figures of the same architectures without a teacher, from make bench-train (README), for the table.
+PLAIN = {"independent": 14.10, "shared": 14.90}
+
+
+def half_labels(voc_root: str, work: Path) -> tuple[Path, Path]:
+    """The VOC copy as CSV with the labels of every other train photo removed; those photos, hard-linked
+    into a folder of their own, are the unlabelled set."""
+    data, unlabeled = work / "data-half", work / "unlabeled-half"
+    if (data / "train.csv").is_file():
+        return data, unlabeled
+    full = work / "data-csv"
+    if not full.is_dir():
+        mledge("data", "convert", voc_root, str(full), "--to", "csv")
+    data.mkdir(parents=True, exist_ok=True)
+    unlabeled.mkdir(parents=True, exist_ok=True)
+    for name in os.listdir(full):
+        if name != "train.csv" and not (data / name).exists():
+            os.symlink((full / name).resolve(), data / name)
+    with open(full / "train.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    image = next(k for k in rows[0] if k.lower() in ("image", "filename", "file_name", "path"))
+    for row in rows[1::2]:
+        src = (full / row[image]).resolve()
+        os.link(src, unlabeled / src.name)
+    tmp = data / ".train.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows[0::2])
+    os.replace(tmp, data / "train.csv")
+    return data, unlabeled
+
+
+def teacher_rates(run: Path, bundle: Path, voc_root: str, images: int = 256) -> list[dict]:
+    """Images/s of each way to run the teacher, on val photos at its input size."""
+    from toolkit.data.pipeline import load_arrays
+    from toolkit.predict import load_run_split
+    from toolkit.run import Run
+    from toolkit.train.teacher import open_teacher
+
+    cfg = Run(run).config()
+    cfg.root = voc_root
+    pixels = load_arrays(load_run_split(cfg, "val"), cfg.model.pixels, limit=images).images
+    rows = []
+    for name, source in (("Keras float32 (the RUN)", run), ("int8 bundle, edge runtime", bundle)):
+        teacher = open_teacher(source, cfg.classes)
+        teacher.predict(pixels[:32])  # warm-up: tracing, interpreter allocation
+        t0 = time.time()
+        for start in range(0, len(pixels), 64):
+            teacher.predict(pixels[start : start + 64])
+        rate = len(pixels) / (time.time() - t0)
+        rows.append({"teacher": name, "input": cfg.model.pixels, "images_per_s": round(rate, 1)})
+    return rows
+
+
+def report(run: Path, name: str, arch: str) -> dict:
+    metrics = json.loads((run / "metrics.json").read_text())
+    records = [json.loads(p.read_text()) for p in sorted((run / "models").glob("*.json"))]
+    trained = sum(r["train_images"] * r["epochs"] for r in records)
+    teacher = metrics.get("teacher") or {}
+    return {
+        "student": name, "arch": arch, "teacher": Path(teacher["path"]).name if teacher else "-",
+        "weight": teacher.get("weight", 0), "T": teacher.get("temperature", "-"),
+        "val_mAP_area": round(100 * metrics["mAP_area"], 2), "val_mAP_voc07": round(100 * metrics["mAP_voc07"], 2),
+        "epochs": sum(r["epochs"] for r in records), "best": max(r["best_epoch"] for r in records),
+        "train_img_s": round(trained / metrics["train_seconds"], 1),
+        "views_s": teacher.get("seconds", 0), "train_s": round(metrics["train_seconds"]),
+    }
+
+
+def main(voc_root: str, work: str, names: list[str]) -> None:
+    unknown = [n for n in names if n not in STUDENTS]
+    if unknown:
+        sys.exit(f"bench_distill: unknown student {', '.join(unknown)} (known: {', '.join(STUDENTS)}, all)")
+    base = Path(work) / "distill"
+    places = {"teacher": base / "teacher-lite0-224", "bundle": base / "teacher-lite0-224-int8"}
+    ensure_run(places["teacher"], voc_root, TEACHER)
+    ensure_bundle(places["bundle"], places["teacher"], ["--quant", "int8"])
+    roots = {"full": voc_root}
+    if any(STUDENTS[n][1] == "half" for n in names):
+        half, places["unlabeled"] = half_labels(voc_root, base)
+        roots["half"] = str(half)
+        places["half_teacher"] = base / "teacher-lite0-224-half"
+        ensure_run(places["half_teacher"], roots["half"], TEACHER)
+    rows = []
+    for name in names:
+        arch, data, args = STUDENTS[name]
+        args = [a.format(**{k: str(v) for k, v in places.items()}) for a in args]
+        ensure_run(base / name, roots[data], ["--arch", arch, *args])
+        rows.append(report(base / name, name, arch))
+        if arch in PLAIN:
+            rows.append({"student": f"{arch}-plain (make bench-train)", "arch": arch, "teacher": "-", "weight": 0,
+                         "val_mAP_area": PLAIN[arch]})
+    teacher_metrics = json.loads((places["teacher"] / "metrics.json").read_text())
+    print("\nteacher: EfficientNet-Lite0 224, last 2 blocks fine-tuned: val mAP "
+          f"{100 * teacher_metrics['mAP_area']:.2f}")
+    print(format_rows(teacher_rates(places["teacher"], places["bundle"], voc_root)))
+    print("\nVOC 2007 (shared copy): students trained on 'train', reported on 'val'; the study's CNN at 100x100")
+    print(format_rows(rows))
+    print("train_img_s: training steps only; views_s: the teacher scoring its views once, before the first epoch")
+
+
+if __name__ == "__main__":
+    chosen = sys.argv[3] if len(sys.argv) > 3 else ""
+    names = list(STUDENTS) if chosen == "all" else chosen.split(",") if chosen else DEFAULT
+    try:
+        main(sys.argv[1], sys.argv[2], names)
+    except subprocess.CalledProcessError as err:  # mledge has said why in one line
+        sys.exit(f"bench_distill: stopped, mledge exited with {err.returncode}")
