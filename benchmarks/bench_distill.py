@@ -27,26 +27,31 @@ from edge.text_table import format_rows  # noqa: E402
 
 TEACHER = ["--arch", "multioutput", "--backbone", "efficientnet-lite0", "--img-size", "224", "--finetune-blocks",
            "2", "--epochs", "15", "--patience", "6", "--lr", "3e-4", "--schedule", "cosine"]
-# The study's CNN with the batch-16 recipe of bench-train (more augmentation, cosine from 5e-4), 30 epochs.
-RECIPE = ["--epochs", "30", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine",
-          "--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2"]
-PER_CLASS = ["--epochs", "3", "--patience", "0"]  # bench-train's independent-3 and shared-3
+# The augmentation of bench-train's best recipe: every student's views are made with it, so the students
+# of one teacher share one --teacher-cache.
+AUGMENT = ["--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2"]
+# The study's CNN with the batch-16 recipe of bench-train (cosine from 5e-4), 30 epochs.
+RECIPE = ["--epochs", "30", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
+PER_CLASS = ["--epochs", "3", "--patience", "0", *AUGMENT]  # bench-train's independent-3 and shared-3
 
 
-def distil(teacher: str, weight: float, temperature: float = 2.0) -> list[str]:
-    return ["--teacher", teacher, "--distill-weight", str(weight), "--temperature", str(temperature)]
+def distil(teacher: str, weight: float, temperature: float = 2.0, views: str = "") -> list[str]:
+    """Options for a student of ``teacher`` (a key of the places in main), its views kept in WORK/distill/views-NAME."""
+    return ["--teacher", "{" + teacher + "}", "--teacher-cache", "{base}/views-" + (views or teacher),
+            "--distill-weight", str(weight), "--temperature", str(temperature)]
 
 
 STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teacher}" etc. filled in)
     "multioutput-plain": ("multioutput", "full", RECIPE),
-    "multioutput-lite0-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("{teacher}", 0.7)]),
-    "multioutput-lite0-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("{teacher}", 0.9)]),
-    "multioutput-int8-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("{bundle}", 0.7)]),
-    "independent-lite0-w0.7-t2": ("independent", "full", [*PER_CLASS, *distil("{teacher}", 0.7)]),
-    "shared-lite0-w0.7-t2": ("shared", "full", [*PER_CLASS, *distil("{teacher}", 0.7)]),
+    "multioutput-lite0-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("teacher", 0.7)]),
+    "multioutput-lite0-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("teacher", 0.9)]),
+    "multioutput-int8-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 0.7)]),
+    "independent-lite0-w0.7-t2": ("independent", "full", [*PER_CLASS, *distil("teacher", 0.7)]),
+    "shared-lite0-w0.7-t2": ("shared", "full", [*PER_CLASS, *distil("teacher", 0.7)]),
     "half-plain": ("multioutput", "half", RECIPE),
-    "half-lite0-w0.7-t2": ("multioutput", "half", [*RECIPE, *distil("{half_teacher}", 0.7)]),
-    "half-lite0-w0.7-t2-unlabeled": ("multioutput", "half", [*RECIPE, *distil("{half_teacher}", 0.7),
+    "half-lite0-w0.7-t2": ("multioutput", "half", [*RECIPE, *distil("half_teacher", 0.7)]),
+    "half-lite0-w0.7-t2-unlabeled": ("multioutput", "half", [*RECIPE, *distil("half_teacher", 0.7,
+                                                                              views="half_teacher-unlabeled"),
                                                              "--unlabeled", "{unlabeled}"]),
 }
 DEFAULT = ["multioutput-lite0-w0.7-t2"]
@@ -125,7 +130,7 @@ def main(voc_root: str, work: str, names: list[str]) -> None:
     if unknown:
         sys.exit(f"bench_distill: unknown student {', '.join(unknown)} (known: {', '.join(STUDENTS)}, all)")
     base = Path(work) / "distill"
-    places = {"teacher": base / "teacher-lite0-224", "bundle": base / "teacher-lite0-224-int8"}
+    places = {"base": base, "teacher": base / "teacher-lite0-224", "bundle": base / "teacher-lite0-224-int8"}
     ensure_run(places["teacher"], voc_root, TEACHER)
     ensure_bundle(places["bundle"], places["teacher"], ["--quant", "int8"])
     roots = {"full": voc_root}

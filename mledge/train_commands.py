@@ -111,6 +111,10 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.option("--unlabeled", type=click.Path(exists=True, file_okay=False),
               help="With --teacher: a folder of photos (searched recursively) with no labels; only the teacher's "
               "probabilities teach on them.")
+@click.option("--teacher-cache", type=OutputFolder(),
+              help="With --teacher: keep the views here for other runs (a sweep of --distill-weight, --temperature "
+              "or architectures reuses them when teacher, views, seed, augmentation and size agree); default: "
+              "inside the RUN, removed when it is finished.")
 @click.option("--classes", "only", help="independent/shared: train only these classes (comma-separated) into the "
               "RUN, joining it if it exists with the same settings: for job arrays.")
 @click.option("--stage", type=click.Choice(["all", "trunk", "heads"]), default="all", show_default=True,
@@ -121,7 +125,7 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
           on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, schedule, loss,
           no_augment, zoom, shear, translate, jitter, trunk, seed, precision, mixed_precision, strategy, teacher,
-          distill_weight, temperature, teacher_views, unlabeled, only, stage, jobs):
+          distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from edge.datasets import detect_format
     from toolkit import train as training
@@ -147,10 +151,12 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
         if img_size < MIN_INPUT_SIZE[backbone]:
             raise click.BadParameter(f"{img_size} is below the {backbone} network's minimum of "
                                      f"{MIN_INPUT_SIZE[backbone]} pixels", param_hint="--img-size")
-        if unlabeled and not teacher:
-            raise click.BadParameter("photos without labels need a --teacher", param_hint="--unlabeled")
+        for value, name in ((unlabeled, "--unlabeled"), (teacher_cache, "--teacher-cache")):
+            if value and not teacher:
+                raise click.BadParameter("needs a --teacher", param_hint=name)
         distill = Distill(str(Path(teacher).resolve()), distill_weight, temperature, teacher_views,
-                          str(Path(unlabeled).resolve()) if unlabeled else None) if teacher else None
+                          str(Path(unlabeled).resolve()) if unlabeled else None,
+                          str(Path(teacher_cache).resolve()) if teacher_cache else None) if teacher else None
         if backbone != "study" and finetune_blocks > len(blocks(backbone)):
             raise click.BadParameter(f"{backbone} has {len(blocks(backbone))} blocks", param_hint="--finetune-blocks")
         augment = (Augment(flip=False, zoom=0.0, shear_degrees=0.0) if no_augment else

@@ -96,8 +96,8 @@ def teacher(trained):
     return trained("multioutput")
 
 
-def distil(synth_root, tmp_path, arch, teacher_path, *extra):
-    out = tmp_path / f"student-{arch}"
+def distil(synth_root, folder, arch, teacher_path, *extra):
+    out = folder / f"student-{arch}"
     result = CliRunner().invoke(main, tiny_cli_args(synth_root, arch, out, "--teacher", str(teacher_path),
                                                     "--teacher-views", "2", *extra))
     assert result.exit_code == 0, result.output
@@ -141,7 +141,7 @@ def test_int8_bundle_teaches_independent_with_unlabeled_photos(synth_root, tmp_p
     ("not a run", lambda t, tmp: ["--teacher", str(tmp)], "not a finished training run"),
     ("unfinished", lambda t, tmp: ["--teacher", str(tmp / "unfinished")], "training is not finished"),
     ("no photos", lambda t, tmp: ["--teacher", str(t), "--unlabeled", str(tmp)], "no photo"),
-    ("no teacher", lambda t, tmp: ["--unlabeled", str(tmp)], "need a --teacher"),
+    ("no teacher", lambda t, tmp: ["--unlabeled", str(tmp)], "needs a --teacher"),
 ])
 def test_mistakes_are_one_line_and_write_nothing(synth_root, tmp_path, teacher, case, args, message):
     unfinished = tmp_path / "unfinished"
@@ -159,3 +159,16 @@ def test_teacher_with_other_classes_is_refused(synth_root, tmp_path, trained):
     other = trained("multioutput", classes=FEW)
     result = CliRunner().invoke(main, tiny_cli_args(synth_root, "multioutput", tmp_path / "s", "--teacher", str(other)))
     assert result.exit_code == 2 and "does not score" in result.output
+
+
+def test_a_sweep_reuses_the_teacher_cache(synth_root, tmp_path, teacher):
+    cache = tmp_path / "views"
+    first = distil(synth_root, tmp_path / "a", "multioutput", teacher, "--teacher-cache", str(cache))
+    made = (cache / "views.npy").stat().st_mtime_ns
+    second = distil(synth_root, tmp_path / "b", "multioutput", teacher, "--teacher-cache", str(cache),
+                    "--distill-weight", "0.9")
+    assert (cache / "views.npy").stat().st_mtime_ns == made  # not made again
+    assert json.loads((first / "teacher.json").read_text()) == json.loads((second / "teacher.json").read_text())
+    result = CliRunner().invoke(main, tiny_cli_args(synth_root, "multioutput", tmp_path / "c", "--teacher",
+                                                    str(teacher), "--teacher-cache", str(cache), "--seed", "3"))
+    assert result.exit_code == 2 and "made for other settings" in result.output

@@ -26,6 +26,7 @@ class Distill:
     temperature: float = 1.0
     views: int = 8
     unlabeled: str | None = None  # a folder of photos whose only target is the teacher's
+    cache: str | None = None  # where the views are kept for other runs (default: RUN/teacher, dropped at the end)
 
 
 @dataclass

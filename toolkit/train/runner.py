@@ -138,7 +138,8 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
         lines += [f"{r['unit']},{kind},{h['epoch']},{h['loss']:.6f},{h['val_loss']:.6f},{h['val_map']:.6f},"
                   f"{h['seconds']}" for h in r["history"]]
     write_atomic(run.path / "history.csv", "\n".join(lines) + "\n")
-    drop_cache(run)
+    if cfg.distill:
+        drop_cache(run, cfg)
     return metrics
 
 

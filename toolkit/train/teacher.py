@@ -7,6 +7,11 @@ photos (and of --unlabeled photos) cached once in RUN/teacher/ until the run is 
     RUN/teacher/views.npy     (V, N, H, W, 3) uint8: the views at the student's size
     RUN/teacher/logits.npy    (V, N, C) float32: the teacher's logits on them
     RUN/teacher/ids.json      the photos, in order (training split, then unlabelled)
+    RUN/teacher/record.json   the teacher's record and what the views cost
+    RUN/teacher/key.json      what the views depend on (teacher hash, views, seed, augmentation, size)
+
+With --teacher-cache DIR the same files live in DIR, which is kept: runs that differ only in what the
+views do not depend on (distill weight, temperature, epochs, architecture) reuse them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -145,24 +150,41 @@ def check_distill(cfg: TrainConfig) -> None:
         raise UserError(f"{cfg.distill.unlabeled}: no photo (.jpg, .png, ...) for --unlabeled")
 
 
+def cache_folder(run: Run, cfg: TrainConfig) -> Path:
+    return Path(cfg.distill.cache) if cfg.distill.cache else run.path / "teacher"
+
+
+def cache_key(cfg: TrainConfig) -> dict:
+    """What the views depend on: a --teacher-cache folder is reused only by runs that agree on all of it."""
+    teacher = describe_teacher(cfg.distill.teacher, cfg.classes)
+    return {"teacher_sha256": teacher["sha256"], "classes": cfg.classes, "views": cfg.distill.views,
+            "seed": cfg.seed, "augment": asdict(cfg.augment), "size": cfg.model.pixels, "root": cfg.root,
+            "split": cfg.split, "unlabeled": cfg.distill.unlabeled}
+
+
 def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
-    """The training split (and --unlabeled photos) with the teacher's views attached: read from
-    RUN/teacher/ when a process of this run made them, else made now and cached there."""
-    distill = cfg.distill
-    cache = run.path / "teacher"
+    """The training split (and --unlabeled photos) with the teacher's views attached: read from the
+    cache folder when a process of this run (or, with --teacher-cache, another run) made them, else
+    made now and cached there."""
+    cache = cache_folder(run, cfg)
     if cfg.distill.unlabeled:
         train = concat(train, unlabeled_arrays(cfg, cfg.model.pixels)[1])
-    if not (cache / "ids.json").is_file():
-        make_cache(run, cfg, cache)
+    key = cache_key(cfg)
+    if not (cache / "key.json").is_file():
+        make_cache(cfg, cache, key)
+    if json.loads((cache / "key.json").read_text()) != key:
+        raise UserError(f"{cache}: these views were made for other settings (teacher, views, seed, augmentation, "
+                        "size or photos); name another --teacher-cache folder or delete this one")
     ids = json.loads((cache / "ids.json").read_text())
     if ids != train.ids:
         raise UserError(f"{cache}: made for other photos than this run's; delete the folder to make it again")
+    write_json(run.path / "teacher.json", json.loads((cache / "record.json").read_text()))
     views = TeacherViews(np.load(cache / "views.npy", mmap_mode="r"), np.load(cache / "logits.npy"))
-    log.info("teacher %s: %d views of %d photos", distill.teacher, views.logits.shape[0], len(ids))
+    log.info("teacher %s: %d views of %d photos from %s", cfg.distill.teacher, len(views.logits), len(ids), cache)
     return SplitArrays(train.ids, train.images, train.labels, train.mask, views)
 
 
-def make_cache(run: Run, cfg: TrainConfig, cache: Path) -> None:
+def make_cache(cfg: TrainConfig, cache: Path, key: dict) -> None:
     """Decode the photos at the teacher's size, render and score the views, write them in one rename."""
     teacher = open_teacher(cfg.distill.teacher, cfg.classes)
     t0 = time.time()
@@ -174,25 +196,28 @@ def make_cache(run: Run, cfg: TrainConfig, cache: Path) -> None:
         ids, photos = ids + extra.ids, np.concatenate([photos, extra.images])
     views = render_views(photos, teacher.predict, cfg.model.pixels, cfg.distill.views, cfg.augment, cfg.seed)
     seconds = time.time() - t0
-    tmp = run.path / f".teacher.{os.getpid()}"
+    record = {**teacher.record, "views": cfg.distill.views, "photos": len(ids), "seconds": round(seconds, 1),
+              "images_per_second": round(len(ids) * cfg.distill.views / seconds, 1)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.parent / f".{cache.name}.{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     np.save(tmp / "views.npy", views.images)
     np.save(tmp / "logits.npy", views.logits)
-    (tmp / "ids.json").write_text(json.dumps(ids))
-    record = {**teacher.record, "views": cfg.distill.views, "photos": len(ids), "seconds": round(seconds, 1),
-              "images_per_second": round(len(ids) * cfg.distill.views / seconds, 1)}
+    for name, value in (("ids", ids), ("record", record), ("key", key)):
+        (tmp / f"{name}.json").write_text(json.dumps(value, indent=1))
     try:
         os.rename(tmp, cache)  # atomic: a concurrent process of the run may have made it first
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
-        if not (cache / "ids.json").is_file():
+        if not (cache / "key.json").is_file():
             raise
-    write_json(run.path / "teacher.json", record)
     print(f"teacher {teacher.path.name} ({teacher.kind}, val mAP {record['val_mAP_area']}): {len(ids)} photos x "
           f"{cfg.distill.views} views in {seconds:.0f}s")
 
 
-def drop_cache(run: Run) -> None:
-    """The views are only for training: a finished run keeps teacher.json and loses the cache."""
-    shutil.rmtree(run.path / "teacher", ignore_errors=True)
+def drop_cache(run: Run, cfg: TrainConfig) -> None:
+    """The views are only for training: a finished run keeps teacher.json and loses its own cache (a
+    --teacher-cache folder is the user's, kept for the next run)."""
+    if not cfg.distill.cache:
+        shutil.rmtree(run.path / "teacher", ignore_errors=True)
