@@ -89,5 +89,6 @@ def view_dataset(arrays: SplitArrays, batch: int, *, seed: int, temperature: flo
     signature = (tf.TensorSpec((None, *size), tf.uint8), tf.TensorSpec((None, 2 * c), tf.float32),
                  tf.TensorSpec((None, 2 * c), tf.float32))
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-n // batch)))  # Keras knows where an epoch ends
     ds = ds.map(lambda x, y, m: (tf.cast(x, tf.float32), y, m), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
