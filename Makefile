@@ -68,7 +68,7 @@ test-report: install
 test: test-main test-edge
 
 test-main: install
-	$(BIN)/pytest tests --ignore=tests/edge
+	$(BIN)/pytest tests --ignore=tests/edge --durations=15
 
 # Bundles are built by the training environment, then only loaded by the edge environment.
 test-edge: install install-edge
