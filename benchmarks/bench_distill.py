@@ -15,14 +15,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ensure_bundle, ensure_run, mledge  # noqa: E402
+from benchmarks.common import ensure_bundle, ensure_run, mledge, run_named  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 
 TEACHER = ["--arch", "multioutput", "--backbone", "efficientnet-lite0", "--img-size", "224", "--finetune-blocks",
@@ -126,9 +125,6 @@ def report(run: Path, name: str, arch: str) -> dict:
 
 
 def main(voc_root: str, work: str, names: list[str]) -> None:
-    unknown = [n for n in names if n not in STUDENTS]
-    if unknown:
-        sys.exit(f"bench_distill: unknown student {', '.join(unknown)} (known: {', '.join(STUDENTS)}, all)")
     base = Path(work) / "distill"
     places = {"base": base, "teacher": base / "teacher-lite0-224", "bundle": base / "teacher-lite0-224-int8"}
     ensure_run(places["teacher"], voc_root, TEACHER)
@@ -158,9 +154,4 @@ def main(voc_root: str, work: str, names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[3] if len(sys.argv) > 3 else ""
-    names = list(STUDENTS) if chosen == "all" else chosen.split(",") if chosen else DEFAULT
-    try:
-        main(sys.argv[1], sys.argv[2], names)
-    except subprocess.CalledProcessError as err:  # mledge has said why in one line
-        sys.exit(f"bench_distill: stopped, mledge exited with {err.returncode}")
+    run_named("bench_distill", main, STUDENTS, DEFAULT)

@@ -10,13 +10,12 @@ runs the study's recipe, the best one found and the two ensembles at a few epoch
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ensure_run  # noqa: E402
+from benchmarks.common import ensure_run, run_named  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 
 RECIPES = {  # run name -> (architecture, training options)
@@ -67,9 +66,6 @@ def report(run: Path) -> dict:
 
 
 def main(root: str, work: str, names: list[str]) -> None:
-    unknown = [name for name in names if name not in RECIPES]
-    if unknown:
-        sys.exit(f"bench_train: unknown recipe {', '.join(unknown)} (known: {', '.join(RECIPES)}, all)")
     work_dir = Path(work)
     work_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -82,9 +78,4 @@ def main(root: str, work: str, names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[3] if len(sys.argv) > 3 else ""
-    names = list(RECIPES) if chosen == "all" else chosen.split(",") if chosen else DEFAULT_RUNS
-    try:
-        main(sys.argv[1], sys.argv[2], names)
-    except subprocess.CalledProcessError as err:  # mledge has said why in one line
-        sys.exit(f"bench_train: stopped, mledge exited with {err.returncode}")
+    run_named("bench_train", main, RECIPES, DEFAULT_RUNS)

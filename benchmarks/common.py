@@ -39,3 +39,17 @@ def ensure_bundle(bundle: Path, run: Path, args: list[str]) -> dict:
     if not exists or Path(json.loads(manifest.read_text())["run"]).resolve() != run.resolve():
         mledge("export", str(run), "--out", str(bundle), *args, *(["--force"] if exists else []))
     return json.loads(manifest.read_text())
+
+
+def run_named(script: str, main, known: dict, default: list[str]) -> None:
+    """``python SCRIPT VOC_ROOT WORK_DIR [NAME,...|all]``: main(root, work, names) on the names chosen
+    (``default`` when none), in one line when a name is unknown or mledge stopped."""
+    chosen = sys.argv[3] if len(sys.argv) > 3 else ""
+    names = list(known) if chosen == "all" else chosen.split(",") if chosen else default
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        sys.exit(f"{script}: unknown name {', '.join(unknown)} (known: {', '.join(known)}, all)")
+    try:
+        main(sys.argv[1], sys.argv[2], names)
+    except subprocess.CalledProcessError as err:  # mledge has said why in one line
+        sys.exit(f"{script}: stopped, mledge exited with {err.returncode}")
