@@ -103,8 +103,9 @@ bench-train: install
 bench-export: install
 	$(BIN)/python benchmarks/bench_export.py $(VOC_ROOT) $(BENCH_DIR)
 
+# PRETRAINED_RUNS: run names from benchmarks/bench_pretrained.py or "all" (default: the two measured ones).
 bench-pretrained: install
-	$(BIN)/python benchmarks/bench_pretrained.py $(VOC_ROOT) $(BENCH_DIR)
+	$(BIN)/python benchmarks/bench_pretrained.py $(VOC_ROOT) $(BENCH_DIR) $(PRETRAINED_RUNS)
 
 bench-edge: install
 	$(BIN)/python benchmarks/bench_edge.py $(VOC_ROOT) $(BENCH_DIR)
