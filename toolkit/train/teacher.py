@@ -111,7 +111,7 @@ def open_teacher(path: str | Path, classes: list[str]) -> Teacher:
     return Teacher(path, record["kind"], record["input_size"], record, lambda pixels: score(pixels)[:, columns])
 
 
-def unlabeled_arrays(cfg: TrainConfig, size: int) -> tuple[list[Path], SplitArrays]:
+def unlabeled_arrays(cfg: TrainConfig, size: int) -> SplitArrays:
     """--unlabeled photos at ``size``: no label counts (mask 0); only the teacher teaches on them."""
     folder = Path(cfg.distill.unlabeled)
     if not folder.is_dir():
@@ -130,7 +130,7 @@ def unlabeled_arrays(cfg: TrainConfig, size: int) -> tuple[list[Path], SplitArra
     c = len(cfg.classes)
     ids = [f"unlabeled/{p.relative_to(folder)}" for p in paths]
     zeros = np.zeros((len(ids), c), np.float32)
-    return paths, SplitArrays(ids, np.stack(images), zeros, zeros.copy())
+    return SplitArrays(ids, np.stack(images), zeros, zeros.copy())
 
 
 def concat(a: SplitArrays, b: SplitArrays) -> SplitArrays:
@@ -168,7 +168,7 @@ def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
     made now and cached there."""
     cache = cache_folder(run, cfg)
     if cfg.distill.unlabeled:
-        train = concat(train, unlabeled_arrays(cfg, cfg.model.pixels)[1])
+        train = concat(train, unlabeled_arrays(cfg, cfg.model.pixels))
     key = cache_key(cfg)
     if not (cache / "key.json").is_file():
         make_cache(cfg, cache, key)
@@ -192,7 +192,7 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict) -> None:
     big = load_arrays(split, teacher.size, difficult=cfg.difficult, on_bad_image=cfg.on_bad_image)
     ids, photos = big.ids, big.images
     if cfg.distill.unlabeled:
-        _, extra = unlabeled_arrays(cfg, teacher.size)
+        extra = unlabeled_arrays(cfg, teacher.size)
         ids, photos = ids + extra.ids, np.concatenate([photos, extra.images])
     views = render_views(photos, teacher.predict, cfg.model.pixels, cfg.distill.views, cfg.augment, cfg.seed)
     seconds = time.time() - t0
