@@ -38,7 +38,6 @@ class ExportOptions:
     quant: str = "float32"
     calib_split: str = "train"
     calib_images: int = 300
-    calib_sampling: str = "random"  # random | stratified (every class's photos first, rarest class first)
     fuse: bool = False
     output: str = "logits"
     eval_split: str | None = None  # default: the run's val split
@@ -96,30 +95,10 @@ def _convert(model, quant: str, calibration: np.ndarray | None, workdir: Path) -
         shutil.rmtree(saved, ignore_errors=True)
 
 
-def stratified_pick(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` row indices where every class has its share of positives (n / 2C each, rarest class
-    first, fewer when a class has fewer), the rest at random: a random sample of VOC's 2,500 training
-    photos may hold three sheep, so the ranges the int8 model calibrates would barely see one."""
-    rng = np.random.default_rng(seed)
-    quota = max(1, n // (2 * labels.shape[1]))
-    chosen: list[int] = []
-    for c in np.argsort(labels.sum(axis=0), kind="stable"):
-        have = int(labels[chosen, c].sum()) if chosen else 0
-        free = np.setdiff1d(np.flatnonzero(labels[:, c] > 0), chosen)
-        chosen += rng.permutation(free)[: max(0, min(quota - have, n - len(chosen)))].tolist()
-    rest = rng.permutation(np.setdiff1d(np.arange(len(labels)), chosen))[: n - len(chosen)]
-    return np.sort(np.concatenate([np.asarray(chosen, dtype=int), rest]))
-
-
 def _calibration_images(cfg, opts: ExportOptions) -> np.ndarray:
     data = load_run_split(cfg, opts.calib_split)
     arrays = load_arrays(data, cfg.model.pixels, on_bad_image="skip")
-    if opts.calib_sampling == "stratified":
-        pick = stratified_pick(arrays.labels * arrays.mask, opts.calib_images, cfg.seed)
-    elif opts.calib_sampling == "random":
-        pick = np.random.default_rng(cfg.seed).permutation(len(arrays.ids))[: opts.calib_images]
-    else:
-        raise UserError(f"--calib-sampling must be random or stratified, not {opts.calib_sampling!r}")
+    pick = np.random.default_rng(cfg.seed).permutation(len(arrays.ids))[: opts.calib_images]
     return arrays.images[np.sort(pick)]
 
 
@@ -199,8 +178,7 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
             "thresholds": [float(t) for t in run_thresholds(run, cfg.classes)],
             "input": _input_spec(tmp, entries[0]["name"], cfg.model),
             "output": opts.output, "quantization": opts.quant,
-            "calibration": {"split": opts.calib_split, "images": len(calibration), "sampling": opts.calib_sampling}
-            if calibration is not None else None,
+            "calibration": {"split": opts.calib_split, "images": len(calibration)} if calibration is not None else None,
             "toolkit_version": __version__, "tensorflow_version": tf.__version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": str(run.path.resolve()),
             "conversion_seconds": round(seconds, 2), "files": entries,

@@ -20,9 +20,6 @@ from mledge.params import COUNT, OutputFolder
 @click.option("--calib-split", default="train", show_default=True, help="int8: split the calibration images come from.")
 @click.option("--calib-images", default=300, show_default=True, type=click.IntRange(1, 100_000),
               help="int8: number of calibration images.")
-@click.option("--calib-sampling", type=click.Choice(["random", "stratified"]), default="random", show_default=True,
-              help="int8: which calibration images: at random, or every class's share of positives first (rarest "
-              "class first), then at random.")
 @click.option("--fuse", is_flag=True, help="independent/shared: one .tflite for the ensemble (shared: the trunk "
               "runs once, then the 20 heads) instead of one file per class.")
 @click.option("--output", type=click.Choice(["logits", "probabilities"]), default="logits", show_default=True,
@@ -33,14 +30,13 @@ from mledge.params import COUNT, OutputFolder
               help="Exit non-zero (bundle kept) when the bundle loses more than "
               "this many mAP points against Keras.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def export_cmd(run, quant, out, calib_split, calib_images, calib_sampling, fuse, output, eval_split, eval_images,
-               max_map_drop, force):
+def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop, force):
     """Convert a finished RUN into a TFLite bundle, then measure it against the Keras model."""
     from export.convert import ExportOptions, export_run
 
     manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
-                                                  calib_sampling=calib_sampling, fuse=fuse, output=output,
-                                                  eval_split=eval_split, eval_images=eval_images, force=force))
+                                                  fuse=fuse, output=output, eval_split=eval_split,
+                                                  eval_images=eval_images, force=force))
     ev = manifest["evaluation"]
     drop = 100 * (ev["keras_mAP_area"] - ev["bundle_mAP_area"])
     click.echo(f"{out}: {manifest['architecture']} {quant}, {len(manifest['files'])} file(s), "

@@ -158,17 +158,3 @@ def test_mac_count_by_hand():
                + 23 * 23 * 64 * 512        # dense on the flattened 23x23x64
                + 512 * 20)                 # logits
     assert count_macs(build_cnn(CNNConfig(), 20)) == by_hand == 240_182_784
-
-
-def test_stratified_calibration_gives_every_class_its_share():
-    from export.convert import stratified_pick
-
-    rng = np.random.default_rng(0)
-    labels = (rng.random((500, 6)) < [0.5, 0.3, 0.2, 0.1, 0.02, 0.01]).astype(np.float32)
-    pick = stratified_pick(labels, 60, seed=0)
-    assert len(pick) == len(set(pick)) == 60
-    counts = labels[pick].sum(axis=0)
-    assert (counts >= np.minimum(60 // 12, labels.sum(axis=0))).all()  # the rarest classes too
-    random_counts = labels[rng.permutation(500)[:60]].sum(axis=0)
-    assert counts[-1] >= random_counts[-1]
-    np.testing.assert_array_equal(pick, stratified_pick(labels, 60, seed=0))  # seeded
