@@ -118,6 +118,8 @@ def test_multioutput_student_records_its_teacher(synth_root, tmp_path, teacher):
     assert cfg.distill.teacher == str(teacher.resolve()) and cfg.distill.weight == 0.7
     (model,) = Run(out).load_models()
     assert model.output_shape == (None, 20)
+    result = CliRunner().invoke(main, ["train", "--resume", str(out)])  # finished: nothing to teach again
+    assert result.exit_code == 0 and "teacher: view" not in result.output and not (out / "teacher").exists()
 
 
 def test_int8_bundle_teaches_independent_with_unlabeled_photos(synth_root, tmp_path, teacher):

@@ -94,7 +94,8 @@ def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spli
     if is_chief():
         _log_to(run)
     keras.utils.set_random_seed(cfg.seed)
-    if cfg.distill:  # before the precision policy: the teacher scores in float32
+    pending = [u for u in run.units(cfg) if not run.is_done(u) and (not only or u in only)]
+    if cfg.distill and pending:  # before the precision policy: the teacher scores in float32
         train = with_teacher(run, cfg, train)
     log.info("training %s on %s/%s (%d images), val %s (%d images), %s", cfg.arch, cfg.root, cfg.split,
              len(train.ids), cfg.val_split, len(val.ids), cfg.precision)
