@@ -60,12 +60,16 @@ class Run:
     def is_done(self, unit: str) -> bool:
         return self.record_path(unit).is_file() and self.model_path(unit).is_file()
 
+    def pending(self, cfg: TrainConfig | None = None, only: list[str] | None = None) -> list[str]:
+        """The units not finished yet (of ``only``, when given)."""
+        return [u for u in self.units(cfg) if not self.is_done(u) and (not only or u in only)]
+
     def record(self, unit: str) -> dict:
         return json.loads(self.record_path(unit).read_text())
 
     def require_complete(self) -> TrainConfig:
         cfg = self.config()
-        missing = [u for u in self.units(cfg) if not self.is_done(u)]
+        missing = self.pending(cfg)
         if missing:
             raise UserError(f"{self.path}: training is not finished ({len(missing)} model(s) missing, "
                             f"e.g. {missing[0]}); run: mledge train --resume {self.path}")

@@ -94,8 +94,7 @@ def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spli
     if is_chief():
         _log_to(run)
     keras.utils.set_random_seed(cfg.seed)
-    pending = [u for u in run.units(cfg) if not run.is_done(u) and (not only or u in only)]
-    if cfg.distill and pending:  # before the precision policy: the teacher scores in float32
+    if cfg.distill and run.pending(cfg, only):  # before the precision policy: the teacher scores in float32
         train = with_teacher(run, cfg, train)
     log.info("training %s on %s/%s (%d images), val %s (%d images), %s", cfg.arch, cfg.root, cfg.split,
              len(train.ids), cfg.val_split, len(val.ids), cfg.precision)
@@ -104,7 +103,7 @@ def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spli
         train_units(run, cfg, train, val, _strategy(cfg), only, stage)
     finally:  # what runs next in this process (finalize, an export) computes in float32
         keras.mixed_precision.set_global_policy("float32")
-    if not is_chief() or not all(run.is_done(u) for u in run.units(cfg)):
+    if not is_chief() or run.pending(cfg):
         return None
     return finalize(run, cfg, val)
 

@@ -113,10 +113,9 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
     training so a job array can train the trunk once and the heads in parallel."""
     check_request(cfg, only, stage)
     n = len(cfg.classes)
-    pending = [u for u in run.units(cfg) if not run.is_done(u) and (not only or u in only)]
     # A frozen pretrained start runs once and every head trains on its output (not needed when only
     # finalizing: every unit is trained).
-    if cfg.model.cached_trunk and pending:
+    if cfg.model.cached_trunk and run.pending(cfg, only):
         train, val, models = cache_trunk(cfg, train, val)
     else:
         models = FromScratch()
