@@ -92,14 +92,14 @@ def teacher_rates(run: Path, bundle: Path, voc_root: str, images: int = 256) -> 
     from toolkit.data.pipeline import load_arrays
     from toolkit.predict import load_run_split
     from toolkit.run import Run
-    from toolkit.train.teacher import open_teacher
+    from toolkit.train.teacher import describe_teacher, open_teacher
 
     cfg = Run(run).config()
     cfg.root = voc_root
     pixels = load_arrays(load_run_split(cfg, "val"), cfg.model.pixels, limit=images).images
     rows = []
     for name, source in (("Keras float32 (the RUN)", run), ("int8 bundle, edge runtime", bundle)):
-        teacher = open_teacher(source, cfg.classes)
+        teacher = open_teacher(describe_teacher(source, cfg.classes))
         teacher.predict(pixels[:32])  # warm-up: tracing, interpreter allocation
         t0 = time.time()
         for start in range(0, len(pixels), 64):

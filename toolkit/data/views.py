@@ -49,10 +49,10 @@ def render_views(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarray]
             pixels = tf.cast(photos[start : start + batch], tf.float32)
             view = affine_batch(pixels, tf.constant([seed, v * 1_000_003 + start], tf.int64), augment)
             big = np.asarray(tf.clip_by_value(tf.round(view), 0, 255), np.uint8)
-            probs = to_logits(np.asarray(predict(big)))
+            scores = to_logits(np.asarray(predict(big)))
             if logits is None:
-                logits = np.empty((views, n, probs.shape[1]), np.float32)
-            logits[v, start : start + batch] = probs
+                logits = np.empty((views, n, scores.shape[1]), np.float32)
+            logits[v, start : start + batch] = scores
             small = tf.image.resize(view, (size, size), method="bilinear", antialias=True)
             images[v, start : start + batch] = np.asarray(tf.clip_by_value(tf.round(small), 0, 255), np.uint8)
         print(f"teacher: view {v + 1}/{views} of {n} photos ({(v + 1) * n / (time.time() - t0):.1f} images/s)",

@@ -93,9 +93,10 @@ def describe_teacher(path: str | Path, classes: list[str]) -> dict:
             "columns": [list(their_classes).index(c) for c in classes]}
 
 
-def open_teacher(path: str | Path, classes: list[str]) -> Teacher:
-    """The teacher, loaded: Keras models of a RUN (float32) or the bundle's interpreters."""
-    record = describe_teacher(path, classes)
+def open_teacher(described: dict) -> Teacher:
+    """The teacher ``describe_teacher`` checked, loaded: Keras models of a RUN (float32) or the bundle's
+    interpreters."""
+    record = dict(described)
     columns = record.pop("columns")
     path = Path(record["path"])
     if record["kind"] == "bundle":
@@ -154,9 +155,8 @@ def cache_folder(run: Run, cfg: TrainConfig) -> Path:
     return Path(cfg.distill.cache) if cfg.distill.cache else run.path / "teacher"
 
 
-def cache_key(cfg: TrainConfig) -> dict:
+def cache_key(cfg: TrainConfig, teacher: dict) -> dict:
     """What the views depend on: a --teacher-cache folder is reused only by runs that agree on all of it."""
-    teacher = describe_teacher(cfg.distill.teacher, cfg.classes)
     return {"teacher_sha256": teacher["sha256"], "classes": cfg.classes, "views": cfg.distill.views,
             "seed": cfg.seed, "augment": asdict(cfg.augment), "size": cfg.model.pixels, "root": cfg.root,
             "split": cfg.split, "unlabeled": cfg.distill.unlabeled}
@@ -169,9 +169,10 @@ def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
     cache = cache_folder(run, cfg)
     if cfg.distill.unlabeled:
         train = concat(train, unlabeled_arrays(cfg, cfg.model.pixels))
-    key = cache_key(cfg)
+    teacher = describe_teacher(cfg.distill.teacher, cfg.classes)
+    key = cache_key(cfg, teacher)
     if not (cache / "key.json").is_file():
-        make_cache(cfg, cache, key)
+        make_cache(cfg, cache, key, open_teacher(teacher))
     if json.loads((cache / "key.json").read_text()) != key:
         raise UserError(f"{cache}: these views were made for other settings (teacher, views, seed, augmentation, "
                         "size or photos); name another --teacher-cache folder or delete this one")
@@ -184,9 +185,8 @@ def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
     return SplitArrays(train.ids, train.images, train.labels, train.mask, views)
 
 
-def make_cache(cfg: TrainConfig, cache: Path, key: dict) -> None:
+def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> None:
     """Decode the photos at the teacher's size, render and score the views, write them in one rename."""
-    teacher = open_teacher(cfg.distill.teacher, cfg.classes)
     t0 = time.time()
     split = load_run_split(cfg, cfg.split)
     big = load_arrays(split, teacher.size, difficult=cfg.difficult, on_bad_image=cfg.on_bad_image)
