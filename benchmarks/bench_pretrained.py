@@ -52,7 +52,7 @@ def main(root: str, work: str, names: list[str]) -> None:
     for backbone in sorted({RUNS[n][1][RUNS[n][1].index("--backbone") + 1] for n in names}):
         if not weights_path(backbone).is_file():
             mledge("weights", "import", backbone)
-    rows = []
+    rows, edge_rows = [], []
     for name in names:
         arch, train = RUNS[name]
         run = work_dir / name
@@ -74,12 +74,20 @@ def main(root: str, work: str, names: list[str]) -> None:
                 "val_mAP_area": round(100 * ev["bundle_mAP_area"], 2),
                 "val_mAP_voc07": round(100 * ev["bundle_mAP_voc07"], 2),
                 "keras_mAP_area": round(100 * ev["keras_mAP_area"], 2),
+                "drop": round(100 * (ev["keras_mAP_area"] - ev["bundle_mAP_area"]), 2),
                 "ms_per_image_1thr": round(t["e2e_ms"]["p50"], 2) if t.get("status") == "ok" else None,
                 "train_s": metrics["train_seconds"],
             })
+            if t.get("status") == "ok":
+                edge_rows.append({"bundle": f"{name}-{q}", "MB": round(t["MB"], 2), "load_ms": round(t["load_ms"], 1),
+                                  "invoke_p50": round(t["invoke_ms"]["p50"], 2),
+                                  "e2e_p50": round(t["e2e_ms"]["p50"], 2), "e2e_p99": round(t["e2e_ms"]["p99"], 2),
+                                  "peak_rss_MB": round(t["peak_rss_MB"], 1)})
     print("\nEfficientNet-Lite (ImageNet) on VOC 2007 (shared copy): train on 'train', evaluate on 'val'; "
           "ms = end to end (decode + preprocess + invoke) median, 1 thread")
     print(format_rows(rows))
+    print("\nOn the device (mledge edge bench, 100 val photos, 50 runs, 1 thread):")
+    print(format_rows(edge_rows))
 
 
 if __name__ == "__main__":

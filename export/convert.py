@@ -130,6 +130,7 @@ def _evaluate(bundle: Path, run: Run, cfg, models: list, opts: ExportOptions) ->
                                    for i in range(0, len(arrays.images), 32)])
     return {
         "split": split, "images": len(arrays.ids),
+        "seen_in_training": bool(cfg.final) and split in (cfg.split, cfg.val_split),
         "keras_mAP_area": mean_ap(labels, keras_probs, valid, "area"),
         "bundle_mAP_area": mean_ap(labels, bundle_probs, valid, "area"),
         "keras_mAP_voc07": mean_ap(labels, keras_probs, valid, "voc07"),

@@ -43,6 +43,9 @@ def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_sp
                f"{manifest['bytes'] / 1e6:.2f} MB, converted in {manifest['conversion_seconds']:.1f}s")
     click.echo(f"  {ev['split']} ({ev['images']} images): mAP Keras {100 * ev['keras_mAP_area']:.2f} -> bundle "
                f"{100 * ev['bundle_mAP_area']:.2f} (area; drop {drop:+.2f}), max |dprob| {ev['max_abs_prob_diff']:.2e}")
+    if ev.get("seen_in_training"):
+        click.echo(f"  (a final run was trained on {ev['split']}: the drop is the quantization's; the mAP is not "
+                   "held out)")
     if max_map_drop is not None and drop > max_map_drop:
         click.echo(f"warning: bundle loses {drop:.2f} mAP points, more than --max-map-drop {max_map_drop} "
                    f"(bundle kept at {out})", err=True)

@@ -36,6 +36,10 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.option("--resume", "resume_run", type=click.Path(file_okay=False),
               help="Continue the interrupted RUN from its last finished epoch; finished models are kept.")
 @click.option("--force", is_flag=True, help="Replace --out if it already holds a run.")
+@click.option("--final", "final_from", type=click.Path(file_okay=False),
+              help="The model to ship: retrain this finished val RUN's settings on its train and val splits "
+              "together, each model for the epochs the val run kept, with its thresholds, into --out (no ROOT; "
+              "the other training options are the val run's). It reports no val mAP: it has seen val.")
 @click.option("--split", default="train", show_default=True, help="Training split.")
 @click.option("--val-split", default="val", show_default=True,
               help="Split for checkpoint selection, early stopping and per-class thresholds.")
@@ -121,8 +125,8 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               help="shared: train only the trunk, or only the heads (the trunk must exist).")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
               help="independent/shared: train N classes at once in separate processes on this machine.")
-def train(root, arch, out, resume_run, force, split, val_split, data_format, classes_file, labels, difficult,
-          on_bad_image, epochs, patience,
+def train(root, arch, out, resume_run, force, final_from, split, val_split, data_format, classes_file, labels,
+          difficult, on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, schedule, loss,
           no_augment, zoom, shear, translate, jitter, trunk, seed, precision, mixed_precision, strategy, teacher,
           distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs):
@@ -138,6 +142,12 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
     if resume_run:
         metrics = training.resume(resume_run, only, stage)
         out = resume_run
+    elif final_from:
+        if root or not out:
+            raise UserError("train --final VAL_RUN takes no ROOT (the val run's dataset is used) and needs --out")
+        cfg = training.final_config(final_from)
+        metrics = (training.train_parallel(cfg, out, jobs, force=force) if jobs > 1 else
+                   training.start(cfg, out, force=force, only=only, stage=stage))
     else:
         if not root or not out:
             raise UserError("train needs ROOT and --out (or --resume RUN)")
@@ -185,6 +195,11 @@ def train(root, arch, out, resume_run, force, split, val_split, data_format, cla
         run = Run(Path(out))
         done = sum(run.is_done(u) for u in run.units())
         click.echo(f"{out}: {done} of {len(run.units())} model(s) done (mledge runs status {out})")
+        return
+    if metrics.get("final"):
+        click.echo(f"{out}: final model, trained on {' + '.join(metrics['trained_on'])} ({metrics['train_images']} "
+                   f"images) for the epochs of {metrics['from_run']} (its val mAP "
+                   f"{100 * metrics['from_run_mAP_area']:.2f}); no held-out mAP")
         return
     click.echo(f"{out}: val mAP {100 * metrics['mAP_area']:.2f} (area) / {100 * metrics['mAP_voc07']:.2f} (VOC07 "
                f"11-point), CF1 {100 * metrics['at_thresholds']['CF1']:.2f}, OF1 "

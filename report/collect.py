@@ -42,6 +42,9 @@ def read_run(path: str | Path) -> Run:
     if not (path / "metrics.json").is_file():
         raise ReportError(f"{path}: training is not finished (no metrics.json); run: mledge train --resume {path}")
     metrics = _json(path / "metrics.json")
+    if metrics.get("final"):
+        raise ReportError(f"{path}: a final run (trained on val too) has no val scores to report; "
+                          f"report its val run {metrics['from_run']} and the final run's bundle")
     units = ["_trunk", *metrics["classes"]] if config["arch"] != "multioutput" else ["model"]
     records = [_json(path / "models" / f"{u}.json") for u in units if (path / "models" / f"{u}.json").is_file()]
     scores = None

@@ -139,6 +139,11 @@ def test_finetune_last_blocks_on_cached_activations(cache_env, synth_root, tmp_p
     record = run.record("model")
     metrics = __import__("json").loads((run.path / "metrics.json").read_text())
     assert abs(metrics["mAP_area"] - record["val_map"]) < 1e-4
+    # --final caches the activations of train + val as one training set and has no val to score
+    result = CliRunner().invoke(main, ["train", "--final", str(run.path), "--out", str(tmp_path / "final")])
+    assert result.exit_code == 0, result.output
+    assert "activations before the last 1 blocks of 90 images" in (tmp_path / "final" / "train.log").read_text()
+    assert Run(tmp_path / "final").record("model")["epochs"] == record["best_epoch"]
 
 
 def test_train_backbone_runs_the_whole_network_on_augmented_pixels(cache_env, synth_root, tmp_path):

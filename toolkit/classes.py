@@ -20,6 +20,9 @@ def _per_class_run(path: str | Path, action: str) -> tuple[Run, object]:
     if cfg.arch == "multioutput":
         raise UserError(f"{run.path}: a multioutput model has one output layer for all classes; {action} means "
                         f"retraining the whole model: mledge train {cfg.root} --arch multioutput --out NEW_RUN")
+    if cfg.final:
+        raise UserError(f"{run.path}: a final run takes its epochs from its val run; {action} there "
+                        f"({cfg.final.from_run}), then: mledge train --final {cfg.final.from_run} --out NEW_RUN")
     return run, cfg
 
 
@@ -91,7 +94,7 @@ def class_table(run_path: str | Path) -> list[dict]:
         thresholds = dict(zip(data["classes"], data["thresholds"]))
     if (run.path / "metrics.json").is_file():
         metrics = json.loads((run.path / "metrics.json").read_text())
-        ap = dict(zip(metrics["classes"], metrics["AP_area"]))
+        ap = dict(zip(metrics["classes"], metrics.get("AP_area", [])))  # a final run has no val AP
     units = ([TRUNK] if cfg.arch == "shared" and cfg.trunk == "multitask" else []) + run.units(cfg)
     rows = []
     for unit in units:

@@ -30,6 +30,17 @@ class Distill:
 
 
 @dataclass
+class Final:
+    """mledge train --final VAL_RUN: the val run's settings on its train and val splits together, each
+    unit for the epochs the val run chose (its best epoch), with the val run's thresholds."""
+
+    from_run: str  # the val run (absolute path)
+    epochs: dict[str, int]  # unit -> epochs to train
+    from_run_mAP_area: float  # what the val run scored on val: the final run itself has no held-out split
+    from_run_mAP_voc07: float
+
+
+@dataclass
 class TrainConfig:
     root: str
     arch: str = "multioutput"
@@ -55,6 +66,7 @@ class TrainConfig:
     precision: str = "float32"  # float32 | bfloat16 | float16 (mixed: float32 weights, output and loss)
     strategy: str = "default"  # default | mirrored
     distill: Distill | None = None  # --teacher
+    final: Final | None = None  # --final: trained on split + val_split, epochs and thresholds from a val run
     class_settings: dict[str, dict] = field(default_factory=dict)  # per-class overrides (classes retrain)
     class_roots: dict[str, str] = field(default_factory=dict)  # classes whose label files live elsewhere
 
@@ -78,6 +90,7 @@ class TrainConfig:
         data["model"] = CNNConfig(**data.get("model", {}))
         data["augment"] = Augment(**data.get("augment", {}))
         data["distill"] = Distill(**data["distill"]) if data.get("distill") else None
+        data["final"] = Final(**data["final"]) if data.get("final") else None
         return cls(**data)
 
     @classmethod

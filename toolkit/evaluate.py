@@ -23,6 +23,9 @@ def evaluate_run(run_path: str, root: str | None, split: str, threshold: float |
                  plots: str | None = None) -> dict:
     run = Run(Path(run_path))
     cfg = run.require_complete()
+    if cfg.final and not root and split in (cfg.split, cfg.val_split):
+        raise UserError(f"{run.path}: a final run was trained on {cfg.split} and {cfg.val_split}; evaluate it on "
+                        f"another split (--split) or dataset (ROOT), or evaluate its val run {cfg.final.from_run}")
     data = load_run_split(replace(cfg, root=root, format="auto") if root else cfg, split)
     arrays = load_arrays(data, cfg.model.img_size, on_bad_image=cfg.on_bad_image)
     labels, valid = arrays.labels, arrays.mask > 0  # difficult entries left out, as the devkit does
@@ -79,6 +82,15 @@ def keras_latency_ms(models: list, img_size: int, runs: int = 20) -> float:
     return float(np.median(times) * 1000)
 
 
+def _val_scores(metrics: dict) -> dict:
+    """A run's val figures for the table; a final run (trained on val) has none to show."""
+    if metrics.get("final"):
+        return {"mAP_area": None, "mAP_voc07": None, "CF1": None, "OF1": None}
+    at = metrics["at_thresholds"]
+    return {"mAP_area": round(100 * metrics["mAP_area"], 2), "mAP_voc07": round(100 * metrics["mAP_voc07"], 2),
+            "CF1": round(100 * at["CF1"], 2), "OF1": round(100 * at["OF1"], 2)}
+
+
 def compare_runs(paths: tuple[str, ...]) -> list[dict]:
     rows = []
     for path in paths:
@@ -94,10 +106,7 @@ def compare_runs(paths: tuple[str, ...]) -> list[dict]:
             "run": run.path.name, "arch": cfg.arch, "models": len(models),
             "params": int(sum(m.count_params() for m in models)),
             "keras_MB": round(sum(f.stat().st_size for f in files) / 1e6, 2),
-            "train_s": metrics["train_seconds"],
-            "mAP_area": round(100 * metrics["mAP_area"], 2), "mAP_voc07": round(100 * metrics["mAP_voc07"], 2),
-            "CF1": round(100 * metrics["at_thresholds"]["CF1"], 2),
-            "OF1": round(100 * metrics["at_thresholds"]["OF1"], 2),
+            "train_s": metrics["train_seconds"], **_val_scores(metrics),
             "keras_ms_per_image": round(keras_latency_ms(models, cfg.model.img_size), 2),
         })
     return rows

@@ -30,12 +30,18 @@ class UnitState:
     stopped: bool = False  # early stopping fired
     history: list[dict] = field(default_factory=list)
 
-    def end_epoch(self, loss: float, val_loss: float, score: float, seconds: float, patience: int) -> bool:
-        """Record the epoch just finished; returns whether it is the best so far."""
+    def end_epoch(self, loss: float, val_loss: float | None, score: float | None, seconds: float,
+                  patience: int) -> bool:
+        """Record the epoch just finished; returns whether it is the best so far. A final run has no
+        val split (score None): its newest epoch is the one kept."""
         self.epoch += 1
         self.seconds += seconds
         self.history.append({"epoch": self.epoch, "loss": loss, "val_loss": val_loss, "val_map": score,
                              "seconds": round(seconds, 2)})
+        if score is None:
+            log.info("epoch %d: loss %.4f (%.1fs)", self.epoch, loss, seconds)
+            self.best_epoch = self.epoch
+            return True
         log.info("epoch %d: loss %.4f val_loss %.4f val mAP %.4f (%.1fs)", self.epoch, loss, val_loss, score, seconds)
         if not self.best_epoch or score > self.best:  # the first epoch is the best so far, whatever its score
             self.best, self.best_epoch, self.wait = score, self.epoch, 0

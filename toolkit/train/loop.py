@@ -41,6 +41,11 @@ class Unit:
     seed: int
     freeze_trunk: bool = False  # shared, first-class trunk: the trained CNN's trunk is frozen before saving
 
+    @property
+    def epochs(self) -> int:
+        """Epochs to train: the run's maximum, or in a final run the epochs its val run chose."""
+        return self.cfg.final.epochs[self.name] if self.cfg.final else self.cfg.epochs
+
     def targets(self, arrays: SplitArrays) -> tuple[np.ndarray, np.ndarray]:
         if self.columns is None:
             return arrays.labels, arrays.mask
@@ -81,9 +86,12 @@ def training_batches(unit: Unit, train: SplitArrays, epoch: int):
                         columns=unit.columns)
 
 
-def val_score(model, unit: Unit, val: SplitArrays) -> tuple[float, float]:
+def val_score(model, unit: Unit, val: SplitArrays | None) -> tuple[float | None, float | None]:
     """(score, val loss): mAP over the unit's columns, or -loss for a class without val positives.
-    The val loss is the training loss's own kind (bce, asl, ...), so the two columns compare."""
+    The val loss is the training loss's own kind (bce, asl, ...), so the two columns compare.
+    (None, None) in a final run, which trains on val."""
+    if val is None:
+        return None, None
     labels, mask = unit.targets(val)
     probs = predict_batches(model, val.images)
     val_loss = float(label_loss(model.loss)(labels, probs, sample_weight=mask))
@@ -109,7 +117,7 @@ def open_unit(unit: Unit, models: ModelFactory, ckpt: Checkpoint, train: SplitAr
 class EpochEnd(keras.callbacks.Callback):
     """After each epoch: val score, the state, checkpoint (last + best), early stopping."""
 
-    def __init__(self, unit: Unit, state: UnitState, ckpt: Checkpoint, val: SplitArrays):
+    def __init__(self, unit: Unit, state: UnitState, ckpt: Checkpoint, val: SplitArrays | None):
         super().__init__()
         self.unit, self.state, self.ckpt, self.val = unit, state, ckpt, val
         self.t0 = time.time()
@@ -125,7 +133,8 @@ class EpochEnd(keras.callbacks.Callback):
         self.ckpt.save(self.model, self.state, improved)
 
 
-def fit_unit(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays, strategy) -> None:
+def fit_unit(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays | None,
+             strategy) -> None:
     """Train one model file to completion (or continue it); skip it when already finished."""
     if run.is_done(unit.name):
         log.info("%s: already trained, skipped", unit.name)
@@ -140,8 +149,8 @@ def fit_unit(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val
         model, state = open_unit(unit, models, ckpt, train)
     if not state.epoch:
         print(f"{unit.title}: training")
-    if not state.done(unit.cfg.epochs):
-        model.fit(training_batches(unit, train, state.epoch), epochs=unit.cfg.epochs, initial_epoch=state.epoch,
+    if not state.done(unit.epochs):
+        model.fit(training_batches(unit, train, state.epoch), epochs=unit.epochs, initial_epoch=state.epoch,
                   shuffle=False, verbose=1 if sys.stdout.isatty() else 2,
                   callbacks=[EpochEnd(unit, state, ckpt, val)])
     finish_unit(run, unit, models, model, ckpt, state, train)
@@ -156,7 +165,8 @@ def finish_unit(run: Run, unit: Unit, models: ModelFactory, model, ckpt: Checkpo
     cfg = unit.cfg
     write_json(run.record_path(unit.name), {
         "unit": unit.name, "columns": unit.columns, "epochs": state.epoch, "best_epoch": state.best_epoch,
-        "val_map": state.best, "seconds": round(state.seconds, 2), "train_images": len(train.ids),
+        "val_map": None if cfg.final else state.best, "seconds": round(state.seconds, 2),
+        "train_images": len(train.ids),
         "params": int(model.count_params()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "settings": {"epochs": cfg.epochs, "lr": cfg.lr, "loss": cfg.loss, "batch": cfg.batch,
                      "patience": cfg.patience, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,
@@ -164,4 +174,4 @@ def finish_unit(run: Run, unit: Unit, models: ModelFactory, model, ckpt: Checkpo
         "history": state.history,
     })
     shutil.rmtree(ckpt.folder, ignore_errors=True)
-    log.info("%s: done, best epoch %d val %.4f", unit.name, state.best_epoch, state.best)
+    log.info("%s: done, kept epoch %d of %d", unit.name, state.best_epoch, state.epoch)

@@ -58,7 +58,7 @@ def distributed_step(model, strategy, global_batch: int):
     return train_step
 
 
-def fit_unit_multiworker(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays,
+def fit_unit_multiworker(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays | None,
                          strategy) -> None:
     """Every worker evaluates val on its own (identical) replica, so early stopping agrees without
     talking; only the chief writes checkpoints and the RUN. A restarted cluster continues from the
@@ -78,12 +78,13 @@ def fit_unit_multiworker(run: Run, unit: Unit, models: ModelFactory, train: Spli
     data = training_batches(unit, train, state.epoch).repeat().with_options(options)
     iterator = iter(strategy.experimental_distribute_dataset(data))
     train_step = distributed_step(model, strategy, cfg.batch)
-    while not state.done(cfg.epochs):
+    while not state.done(unit.epochs):
         t0 = time.time()
         loss = sum(float(train_step(iterator)) for _ in range(steps)) / steps
         score, val_loss = val_score(model, unit, val)
         improved = state.end_epoch(loss, val_loss, score, time.time() - t0, cfg.patience)
-        print(f"{unit.title}: epoch {state.epoch}/{cfg.epochs} loss {loss:.4f} val mAP {score:.4f}", flush=True)
+        val_text = "" if score is None else f" val mAP {score:.4f}"
+        print(f"{unit.title}: epoch {state.epoch}/{unit.epochs} loss {loss:.4f}{val_text}", flush=True)
         if chief:
             ckpt.save(model, state, improved)
     print(f"{unit.title}: final weights sha256 {weights_digest(model)}", flush=True)

@@ -21,6 +21,7 @@ from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, summarize
 from toolkit.predict import load_run_split, predict_run
 from toolkit.run import TRUNK, Run
+from toolkit.train.final import final_outputs, merge
 from toolkit.train.multiworker import is_chief
 from toolkit.train.precision import POLICIES
 from toolkit.train.teacher import check_distill, drop_cache, with_teacher
@@ -29,11 +30,14 @@ from toolkit.train.units import train_units
 log = logging.getLogger("mledge.train")
 
 
-def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays]:
-    """The train and val splits, decoded; a class without a positive training image is warned about."""
+def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays | None]:
+    """The train and val splits, decoded (a final run: both as one training set, and no val); a class
+    without a positive training image is warned about."""
     kwargs = {"difficult": cfg.difficult, "on_bad_image": cfg.on_bad_image}
     train, val = (load_arrays(load_run_split(cfg, split), cfg.model.pixels, **kwargs)
                   for split in (cfg.split, cfg.val_split))
+    if cfg.final:
+        train, val = merge(train, val), None
     empty = [c for c, n in zip(cfg.classes, (train.labels * train.mask).sum(axis=0)) if n == 0]
     if empty:
         message = f"split {cfg.split!r} has no positive image of {', '.join(empty)}: its AP is undefined"
@@ -88,7 +92,7 @@ def resume(path: str | Path, only: list[str] | None = None, stage: str = "all") 
     return train_and_finalize(run, cfg, train, val, only, stage)
 
 
-def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays,
+def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None,
                        only: list[str] | None = None, stage: str = "all") -> dict | None:
     """Train what is asked; the metrics once the whole run is done (None before, or on a worker)."""
     if is_chief():
@@ -96,8 +100,12 @@ def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spli
     keras.utils.set_random_seed(cfg.seed)
     if cfg.distill and run.pending(cfg, only):  # before the precision policy: the teacher scores in float32
         train = with_teacher(run, cfg, train)
-    log.info("training %s on %s/%s (%d images), val %s (%d images), %s", cfg.arch, cfg.root, cfg.split,
-             len(train.ids), cfg.val_split, len(val.ids), cfg.precision)
+    if val is None:
+        log.info("final %s run on %s/%s+%s (%d images), epochs of %s, %s", cfg.arch, cfg.root, cfg.split,
+                 cfg.val_split, len(train.ids), cfg.final.from_run, cfg.precision)
+    else:
+        log.info("training %s on %s/%s (%d images), val %s (%d images), %s", cfg.arch, cfg.root, cfg.split,
+                 len(train.ids), cfg.val_split, len(val.ids), cfg.precision)
     keras.mixed_precision.set_global_policy(POLICIES[cfg.precision])
     try:
         train_units(run, cfg, train, val, _strategy(cfg), only, stage)
@@ -105,7 +113,30 @@ def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spli
         keras.mixed_precision.set_global_policy("float32")
     if not is_chief() or run.pending(cfg):
         return None
-    return finalize(run, cfg, val)
+    return finalize(run, cfg, val) if val is not None else finalize_final(run, cfg, len(train.ids))
+
+
+def _records(run: Run, cfg: TrainConfig) -> list[dict]:
+    return [run.record(u) for u in ([TRUNK] if run.is_done(TRUNK) else []) + run.units(cfg)]
+
+
+def _summary(cfg: TrainConfig, records: list[dict]) -> dict:
+    return {"arch": cfg.arch, "classes": cfg.classes, "train_seconds": round(sum(r["seconds"] for r in records), 2),
+            "epochs": {r["unit"]: r["epochs"] for r in records},
+            "params": int(sum(r["params"] for r in records if r["unit"] != TRUNK))}
+
+
+def finalize_final(run: Run, cfg: TrainConfig, images: int) -> dict:
+    """A final run's thresholds (its val run's), metrics.json (what it trained on; no scores), history.csv."""
+    thresholds, metrics = final_outputs(cfg, images)
+    write_json(run.path / "thresholds.json", thresholds)
+    records = _records(run, cfg)
+    metrics.update(_summary(cfg, records))
+    write_json(run.path / "metrics.json", metrics)
+    _write_history(run, records)
+    if cfg.distill:
+        drop_cache(run, cfg)
+    return metrics
 
 
 def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
@@ -117,14 +148,9 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
         "classes": cfg.classes, "thresholds": [float(t) for t in thresholds],
         "chosen_on": cfg.val_split, "rule": "per-class threshold maximising F1 on the val split",
     })
-    records = [run.record(u) for u in ([TRUNK] if run.is_done(TRUNK) else []) + run.units(cfg)]
+    records = _records(run, cfg)
     metrics = summarize(val.labels, scores, valid, thresholds)
-    metrics.update({
-        "split": cfg.val_split, "arch": cfg.arch, "classes": cfg.classes,
-        "train_seconds": round(sum(r["seconds"] for r in records), 2),
-        "epochs": {r["unit"]: r["epochs"] for r in records},
-        "params": int(sum(r["params"] for r in records if r["unit"] != TRUNK)),
-    })
+    metrics.update({"split": cfg.val_split, **_summary(cfg, records)})
     if cfg.distill:
         metrics["teacher"] = {**json.loads((run.path / "teacher.json").read_text()), "weight": cfg.distill.weight,
                               "temperature": cfg.distill.temperature, "unlabeled": cfg.distill.unlabeled}
@@ -132,15 +158,23 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
     buffer = io.BytesIO()  # the val scores behind the metrics: PR curves in mledge report
     np.savez_compressed(buffer, scores=scores, labels=val.labels, valid=valid)
     write_atomic(run.path / "val_scores.npz", buffer.getvalue())
-    lines = ["unit,loss_kind,epoch,loss,val_loss,val_map,seconds"]
-    for r in records:
-        kind = r["settings"]["loss"]
-        lines += [f"{r['unit']},{kind},{h['epoch']},{h['loss']:.6f},{h['val_loss']:.6f},{h['val_map']:.6f},"
-                  f"{h['seconds']}" for h in r["history"]]
-    write_atomic(run.path / "history.csv", "\n".join(lines) + "\n")
+    _write_history(run, records)
     if cfg.distill:
         drop_cache(run, cfg)
     return metrics
+
+
+def _write_history(run: Run, records: list[dict]) -> None:
+    """history.csv: one row per unit and epoch (val columns empty in a final run)."""
+    def number(value) -> str:
+        return "" if value is None else f"{value:.6f}"
+
+    lines = ["unit,loss_kind,epoch,loss,val_loss,val_map,seconds"]
+    for r in records:
+        kind = r["settings"]["loss"]
+        lines += [f"{r['unit']},{kind},{h['epoch']},{number(h['loss'])},{number(h['val_loss'])},"
+                  f"{number(h['val_map'])},{h['seconds']}" for h in r["history"]]
+    write_atomic(run.path / "history.csv", "\n".join(lines) + "\n")
 
 
 def _log_to(run: Run) -> None:

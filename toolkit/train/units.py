@@ -59,7 +59,7 @@ class OnCachedTrunk:
 
 
 def cache_trunk(cfg: TrainConfig, train: SplitArrays,
-                val: SplitArrays) -> tuple[SplitArrays, SplitArrays, OnCachedTrunk]:
+                val: SplitArrays | None) -> tuple[SplitArrays, SplitArrays | None, OnCachedTrunk]:
     """Run the frozen start of the pretrained backbone once per image. Pixel augmentation is lost;
     a fine-tuned tail flips the activation maps instead."""
     prefix, backbone = pretrained_prefix(cfg.model)
@@ -71,10 +71,10 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
             features = features.astype(np.float16)
         return SplitArrays(arrays.ids, features, arrays.labels, arrays.mask)
 
-    train_f, val_f = cached(train), cached(val)
+    train_f, val_f = cached(train), cached(val) if val is not None else None
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
-    images = len(train.ids) + len(val.ids)
+    images = len(train.ids) + (len(val.ids) if val is not None else 0)
     log.info("%s of %d images in %.1fs", what, images, time.time() - t0)
     print(f"pretrained {cfg.model.backbone} {what} of {images} images in {time.time() - t0:.1f}s")
     return train_f, val_f, OnCachedTrunk(cfg, backbone, train_f.images.shape[1:])
@@ -107,7 +107,7 @@ def class_unit(cfg: TrainConfig, k: int, kind: str) -> Unit:
     return Unit(name, f"class {k + 1}/{len(cfg.classes)} {name} ({kind})", name, 1, [k], unit_cfg, unit_cfg.seed + k)
 
 
-def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays, strategy,
+def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None, strategy,
                 only: list[str] | None = None, stage: str = "all") -> None:
     """Train the run's units, or only the classes in ``only``; ``stage`` trunk|heads splits shared
     training so a job array can train the trunk once and the heads in parallel."""
@@ -137,7 +137,7 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
             fit_unit(run, class_unit(cfg, k, kind), models, train, val, strategy)
 
 
-def train_shared_trunk(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays, strategy,
+def train_shared_trunk(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None, strategy,
                        only: list[str] | None, stage: str) -> keras.Model | None:
     """The trunk every head of a shared run copies: the first class's CNN (the study's) or a CNN
     trained on all labels (--trunk multitask). None when only the trunk was asked for."""
