@@ -75,8 +75,10 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
     images = len(train.ids) + (len(val.ids) if val is not None else 0)
-    log.info("%s of %d images in %.1fs", what, images, time.time() - t0)
-    print(f"pretrained {cfg.model.backbone} {what} of {images} images in {time.time() - t0:.1f}s")
+    held = sum(a.images.nbytes for a in (train_f, val_f) if a is not None) / 1e6
+    cost = f"{images} images in {time.time() - t0:.1f}s ({held:.0f} MB in memory, {train_f.images.dtype})"
+    log.info("%s of %s", what, cost)
+    print(f"pretrained {cfg.model.backbone} {what} of {cost}")
     return train_f, val_f, OnCachedTrunk(cfg, backbone, train_f.images.shape[1:])
 
 
