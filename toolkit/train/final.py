@@ -20,7 +20,7 @@ from toolkit.run import TRUNK, Run
 
 def final_config(val_run: str | Path) -> TrainConfig:
     """The val run's settings with the epochs each of its units kept; refused for a run that is not
-    finished, is final itself, or trained across a cluster (a final run trains on one machine)."""
+    finished or is final itself."""
     run = Run(Path(val_run))
     cfg = run.require_complete()
     if cfg.final:
@@ -32,7 +32,7 @@ def final_config(val_run: str | Path) -> TrainConfig:
     epochs = {unit: int(run.record(unit)["best_epoch"]) for unit in units}
     metrics = json.loads(metrics_path.read_text())
     final = Final(str(run.path.resolve()), epochs, metrics["mAP_area"], metrics["mAP_voc07"])
-    return replace(cfg, final=final, strategy="default" if cfg.strategy == "multiworker" else cfg.strategy)
+    return replace(cfg, final=final)
 
 
 def merge(train: SplitArrays, val: SplitArrays) -> SplitArrays:
