@@ -47,6 +47,11 @@ class SplitArrays:
     mask: np.ndarray  # (N, C) float32: 0 where the label is left out of the loss
     views: TeacherViews | None = None  # distillation: fixed augmented views and the teacher's logits
 
+    def concat(self, other: SplitArrays) -> SplitArrays:
+        """Both as one set (without views: a teacher scores the whole set afterwards)."""
+        return SplitArrays(self.ids + other.ids, np.concatenate([self.images, other.images]),
+                           np.concatenate([self.labels, other.labels]), np.concatenate([self.mask, other.mask]))
+
 
 def load_arrays(data: Split, size: int, *, difficult: str = "ignore", on_bad_image: str = "error",
                 resize: str = "bilinear", limit: int | None = None) -> SplitArrays:

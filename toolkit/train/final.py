@@ -10,10 +10,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from toolkit.config import Final, TrainConfig
-from toolkit.data.pipeline import SplitArrays
 from toolkit.errors import UserError
 from toolkit.run import TRUNK, Run
 
@@ -33,12 +30,6 @@ def final_config(val_run: str | Path) -> TrainConfig:
     metrics = json.loads(metrics_path.read_text())
     final = Final(str(run.path.resolve()), epochs, metrics["mAP_area"], metrics["mAP_voc07"])
     return replace(cfg, final=final)
-
-
-def merge(train: SplitArrays, val: SplitArrays) -> SplitArrays:
-    """The two splits as one training set (a distilled run's teacher scores it afterwards)."""
-    return SplitArrays([*train.ids, *val.ids], np.concatenate([train.images, val.images]),
-                       np.concatenate([train.labels, val.labels]), np.concatenate([train.mask, val.mask]))
 
 
 def final_outputs(cfg: TrainConfig, images: int) -> tuple[dict, dict]:

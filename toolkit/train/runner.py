@@ -21,7 +21,7 @@ from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, summarize
 from toolkit.predict import load_run_split, predict_run
 from toolkit.run import TRUNK, Run
-from toolkit.train.final import final_outputs, merge
+from toolkit.train.final import final_outputs
 from toolkit.train.multiworker import is_chief
 from toolkit.train.precision import POLICIES
 from toolkit.train.teacher import check_distill, drop_cache, with_teacher
@@ -37,7 +37,7 @@ def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays | Non
     train, val = (load_arrays(load_run_split(cfg, split), cfg.model.pixels, **kwargs)
                   for split in (cfg.split, cfg.val_split))
     if cfg.final:
-        train, val = merge(train, val), None
+        train, val = train.concat(val), None
     empty = [c for c, n in zip(cfg.classes, (train.labels * train.mask).sum(axis=0)) if n == 0]
     if empty:
         message = f"split {cfg.split!r} has no positive image of {', '.join(empty)}: its AP is undefined"

@@ -134,11 +134,6 @@ def unlabeled_arrays(cfg: TrainConfig, size: int) -> SplitArrays:
     return SplitArrays(ids, np.stack(images), zeros, zeros.copy())
 
 
-def concat(a: SplitArrays, b: SplitArrays) -> SplitArrays:
-    return SplitArrays(a.ids + b.ids, np.concatenate([a.images, b.images]), np.concatenate([a.labels, b.labels]),
-                       np.concatenate([a.mask, b.mask]))
-
-
 def check_distill(cfg: TrainConfig) -> None:
     """What --teacher needs, before any work: a student that trains on pixels, a teacher of its classes."""
     if cfg.model.cached_trunk:
@@ -168,7 +163,7 @@ def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
     made now and cached there."""
     cache = cache_folder(run, cfg)
     if cfg.distill.unlabeled:
-        train = concat(train, unlabeled_arrays(cfg, cfg.model.pixels))
+        train = train.concat(unlabeled_arrays(cfg, cfg.model.pixels))
     teacher = describe_teacher(cfg.distill.teacher, cfg.classes)
     key = cache_key(cfg, teacher)
     if not (cache / "key.json").is_file():
