@@ -113,7 +113,7 @@ def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spli
         keras.mixed_precision.set_global_policy("float32")
     if not is_chief() or run.pending(cfg):
         return None
-    return finalize(run, cfg, val) if val is not None else finalize_final(run, cfg, len(train.ids))
+    return finalize(run, cfg, val, len(train.ids))
 
 
 def _records(run: Run, cfg: TrainConfig) -> list[dict]:
@@ -126,42 +126,34 @@ def _summary(cfg: TrainConfig, records: list[dict]) -> dict:
             "params": int(sum(r["params"] for r in records if r["unit"] != TRUNK))}
 
 
-def finalize_final(run: Run, cfg: TrainConfig, images: int) -> dict:
-    """A final run's thresholds (its val run's), metrics.json (what it trained on; no scores), history.csv."""
-    thresholds, metrics = final_outputs(cfg, images)
+def finalize(run: Run, cfg: TrainConfig, val: SplitArrays | None, images: int) -> dict:
+    """thresholds.json, metrics.json and history.csv: thresholds chosen and the run scored on val, or
+    for a final run (no val) its val run's thresholds and what it was trained on."""
+    thresholds, metrics = final_outputs(cfg, images) if val is None else _score_on_val(run, cfg, val)
     write_json(run.path / "thresholds.json", thresholds)
     records = _records(run, cfg)
     metrics.update(_summary(cfg, records))
-    write_json(run.path / "metrics.json", metrics)
-    _write_history(run, records)
-    if cfg.distill:
-        drop_cache(run, cfg)
-    return metrics
-
-
-def finalize(run: Run, cfg: TrainConfig, val: SplitArrays) -> dict:
-    """Thresholds (best F1 per class on val), metrics.json, history.csv."""
-    scores = predict_run(run, val.images)
-    valid = val.mask > 0
-    thresholds = best_f1_thresholds(val.labels, scores, valid)
-    write_json(run.path / "thresholds.json", {
-        "classes": cfg.classes, "thresholds": [float(t) for t in thresholds],
-        "chosen_on": cfg.val_split, "rule": "per-class threshold maximising F1 on the val split",
-    })
-    records = _records(run, cfg)
-    metrics = summarize(val.labels, scores, valid, thresholds)
-    metrics.update({"split": cfg.val_split, **_summary(cfg, records)})
     if cfg.distill:
         metrics["teacher"] = {**json.loads((run.path / "teacher.json").read_text()), "weight": cfg.distill.weight,
                               "temperature": cfg.distill.temperature, "unlabeled": cfg.distill.unlabeled}
     write_json(run.path / "metrics.json", metrics)
-    buffer = io.BytesIO()  # the val scores behind the metrics: PR curves in mledge report
-    np.savez_compressed(buffer, scores=scores, labels=val.labels, valid=valid)
-    write_atomic(run.path / "val_scores.npz", buffer.getvalue())
     _write_history(run, records)
     if cfg.distill:
         drop_cache(run, cfg)
     return metrics
+
+
+def _score_on_val(run: Run, cfg: TrainConfig, val: SplitArrays) -> tuple[dict, dict]:
+    """(thresholds.json: best F1 per class on val, the metrics at them); writes the val scores behind them."""
+    scores = predict_run(run, val.images)
+    valid = val.mask > 0
+    thresholds = best_f1_thresholds(val.labels, scores, valid)
+    buffer = io.BytesIO()  # the val scores behind the metrics: PR curves in mledge report
+    np.savez_compressed(buffer, scores=scores, labels=val.labels, valid=valid)
+    write_atomic(run.path / "val_scores.npz", buffer.getvalue())
+    chosen = {"classes": cfg.classes, "thresholds": [float(t) for t in thresholds],
+              "chosen_on": cfg.val_split, "rule": "per-class threshold maximising F1 on the val split"}
+    return chosen, {**summarize(val.labels, scores, valid, thresholds), "split": cfg.val_split}
 
 
 def _write_history(run: Run, records: list[dict]) -> None:
