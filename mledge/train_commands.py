@@ -125,11 +125,16 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               help="shared: train only the trunk, or only the heads (the trunk must exist).")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
               help="independent/shared: train N classes at once in separate processes on this machine.")
+@click.option("--stack", default=10, show_default=True, type=click.IntRange(1, 256),
+              help="independent/shared: train up to N classes' models side by side as one Keras model: one decode "
+              "and augmentation per batch (and one pass of a shared trunk) for all of them, each model with its own "
+              "loss, best epoch and early stopping; 1 trains them one after another. Costs N models' weights and "
+              "optimizer state in memory, and as checkpoint on disk (the study's CNN: about 0.3 GB each).")
 def train(root, arch, out, resume_run, force, final_from, split, val_split, data_format, classes_file, labels,
           difficult, on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, schedule, loss,
           no_augment, zoom, shear, translate, jitter, trunk, seed, precision, mixed_precision, strategy, teacher,
-          distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs):
+          distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs, stack):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from edge.datasets import detect_format
     from toolkit import train as training
@@ -179,7 +184,7 @@ def train(root, arch, out, resume_run, force, final_from, split, val_split, data
             model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
                             freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks, head=head),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
-            patience=patience, trunk=trunk, strategy=strategy, distill=distill,
+            patience=patience, trunk=trunk, strategy=strategy, distill=distill, stack=stack,
             precision=resolve_precision("float16" if mixed_precision else precision),
         )
         if jobs > 1:

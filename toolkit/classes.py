@@ -12,6 +12,7 @@ from toolkit.config import CLASS_SETTINGS
 from toolkit.errors import UserError
 from toolkit.models import MIN_INPUT_SIZE
 from toolkit.run import TRUNK, Run
+from toolkit.train.checkpoint import epochs_done
 
 
 def _per_class_run(path: str | Path, action: str) -> tuple[Run, object]:
@@ -98,13 +99,13 @@ def class_table(run_path: str | Path) -> list[dict]:
     units = ([TRUNK] if cfg.arch == "shared" and cfg.trunk == "multitask" else []) + run.units(cfg)
     rows = []
     for unit in units:
-        state = run.checkpoint_dir(unit) / "state.json"
+        started = epochs_done(run, unit)
         if run.is_done(unit):
             record = run.record(unit)
             status, epochs, trained = "done", record["epochs"], record["finished"]
             seconds = record["seconds"]
-        elif state.is_file():
-            status, epochs, trained, seconds = "in progress", json.loads(state.read_text())["epoch"], None, None
+        elif started is not None:
+            status, epochs, trained, seconds = "in progress", started, None, None
         else:
             status, epochs, trained, seconds = "to do", None, None, None
         own = cfg.class_settings.get(unit, {})

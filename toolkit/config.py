@@ -65,6 +65,7 @@ class TrainConfig:
     trunk: str = "first-class"  # shared only: first-class (the study) | multitask
     precision: str = "float32"  # float32 | bfloat16 | float16 (mixed: float32 weights, output and loss)
     strategy: str = "default"  # default | mirrored
+    stack: int = 10  # independent/shared: classes whose models train side by side in one model (1: one by one)
     distill: Distill | None = None  # --teacher
     final: Final | None = None  # --final: trained on split + val_split, epochs and thresholds from a val run
     class_settings: dict[str, dict] = field(default_factory=dict)  # per-class overrides (classes retrain)

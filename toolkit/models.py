@@ -116,6 +116,19 @@ def build_cnn(cfg: CNNConfig, outputs: int, name: str = "cnn") -> keras.Model:
     return keras.Model(inputs, probs, name=name)
 
 
+def cnn_trunk(model: keras.Model) -> keras.Model:
+    """A study CNN's convolutions up to the flattened features (what a shared run's heads read)."""
+    return keras.Model(model.inputs, model.get_layer("flatten").output, name="trunk")
+
+
+def build_cnn_head(cfg: CNNConfig, features: int, outputs: int, name: str) -> keras.Model:
+    """The study's dense head alone, on flattened trunk features: its layers are named as in
+    build_cnn, so its weights go back into a whole CNN by name (HEAD_LAYERS)."""
+    inputs = keras.Input((features,), name="features")
+    probs = layers.Activation("sigmoid", dtype="float32", name="probs")(_head(inputs, cfg, outputs))
+    return keras.Model(inputs, probs, name=name)
+
+
 def pretrained_backbone(cfg: CNNConfig) -> keras.Model:
     """The backbone with its imported ImageNet weights, pooled features out; trainable as configured."""
     from toolkit.backbones.efficientnet_lite import efficientnet_lite

@@ -3,10 +3,12 @@
     RUN/checkpoints/UNIT/last-EPOCH.keras        the model after the last finished epoch (with its optimizer)
     RUN/checkpoints/UNIT/best-EPOCH.weights.h5   the weights of the best epoch so far
     RUN/checkpoints/UNIT/state.json              UnitState and the two files' names, written last
+    RUN/checkpoints/_stack-DIGEST/              the same for classes trained side by side (StackCheckpoint)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +18,7 @@ from pathlib import Path
 from toolkit.atomic import save_model_atomic, write_json
 
 log = logging.getLogger("mledge.train")
+STACK_PREFIX = "_stack-"  # the checkpoint folder of classes trained side by side (train/stacked.py)
 
 
 @dataclass
@@ -92,10 +95,87 @@ class Checkpoint:
                  "best": f"best-{state.epoch:05d}.weights.h5" if improved else self._files()["best"]}
         save_model_atomic(model, self.folder / files["last"])
         if improved:
-            tmp = self.folder / f".{files['best']}.tmp.weights.h5"
-            model.save_weights(tmp)
-            os.replace(tmp, self.folder / files["best"])
+            save_weights_atomic(model, self.folder / files["best"])
         write_json(self.state_path, {**asdict(state), "files": files})  # the switch: one rename
-        for path in self.folder.iterdir():
-            if path.name not in (*files.values(), self.state_path.name) and not path.name.startswith("."):
-                path.unlink()
+        sweep(self.folder, {*files.values(), self.state_path.name})
+
+
+def save_weights_atomic(model, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.weights.h5")
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def sweep(folder: Path, keep: set[str]) -> None:
+    """Remove what the state no longer names (hidden temporary files are another writer's)."""
+    for path in folder.iterdir():
+        if path.name not in keep and not path.name.startswith("."):
+            path.unlink()
+
+
+@dataclass
+class StackCheckpoint:
+    """Like Checkpoint (new files each epoch, then state.json naming them, then the old ones go), for
+    a stacked model and the states of its branches."""
+
+    folder: Path
+
+    @classmethod
+    def of(cls, run, names: list[str]) -> StackCheckpoint:
+        digest = hashlib.sha1(",".join(names).encode()).hexdigest()[:12]
+        return cls(run.path / "checkpoints" / f"{STACK_PREFIX}{digest}")
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / "state.json"
+
+    def exists(self) -> bool:
+        return self.state_path.is_file()
+
+    def data(self) -> dict:
+        return json.loads(self.state_path.read_text())
+
+    def best(self, name: str) -> Path:
+        return self.folder / self.data()["files"]["best"][name]
+
+    def load(self):
+        """(stacked model, {unit: state}) after the last finished epoch."""
+        import keras
+
+        import toolkit.losses  # noqa: F401  registers the losses for deserialisation
+
+        data = self.data()
+        model = keras.models.load_model(self.folder / data["files"]["last"])
+        return model, {name: UnitState(**state) for name, state in data["states"].items()}
+
+    def save(self, model, states: dict[str, UnitState], improved: dict) -> None:
+        """The stacked model, the best weights of the branches in ``improved`` (unit -> branch), the states."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        epoch = max(s.epoch for s in states.values())
+        best = self.data()["files"]["best"] if self.exists() else {}
+        last = f"last-{epoch:05d}.keras"
+        save_model_atomic(model, self.folder / last)
+        for name, branch in improved.items():
+            best[name] = f"best-{epoch:05d}-{name}.weights.h5"
+            save_weights_atomic(branch, self.folder / best[name])
+        files = {"last": last, "best": best}
+        write_json(self.state_path, {"units": list(states), "states": {n: asdict(s) for n, s in states.items()},
+                                     "files": files})
+        sweep(self.folder, {last, *best.values(), self.state_path.name})
+
+
+def interrupted_stacks(run) -> dict[Path, list[str]]:
+    """Stack checkpoint folders of ``run`` -> the units each trains."""
+    folders = sorted((run.path / "checkpoints").glob(f"{STACK_PREFIX}*"))
+    return {f: json.loads((f / "state.json").read_text())["units"] for f in folders if (f / "state.json").is_file()}
+
+
+def epochs_done(run, unit: str) -> int | None:
+    """Epochs an unfinished unit has trained, alone or in a stack; None when it has not started."""
+    own = run.checkpoint_dir(unit) / "state.json"
+    if own.is_file():
+        return json.loads(own.read_text())["epoch"]
+    for folder, units in interrupted_stacks(run).items():
+        if unit in units:
+            return json.loads((folder / "state.json").read_text())["states"][unit]["epoch"]
+    return None

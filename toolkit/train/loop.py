@@ -75,43 +75,52 @@ def optimizer(cfg: TrainConfig, images: int):
     return keras.optimizers.Adam(lr)
 
 
-def training_batches(unit: Unit, train: SplitArrays, epoch: int):
-    """Shuffled, augmented batches; heads that train on a cached pretrained trunk see no pixels to augment.
-    A distilled run trains on the teacher's fixed views (labels and the teacher's probabilities)."""
+def batches(cfg: TrainConfig, train: SplitArrays, seed: int, columns: list[int] | None):
+    """Shuffled, augmented batches of ``columns`` (None: all); heads that train on a cached pretrained trunk
+    see no pixels to augment. A distilled run trains on the teacher's fixed views (labels, then the
+    teacher's probabilities)."""
     if train.views is not None:
-        return view_dataset(train, unit.cfg.batch, seed=unit.seed + epoch, columns=unit.columns,
-                            temperature=unit.cfg.distill.temperature)
-    augment = None if unit.cfg.model.cached_trunk else unit.cfg.augment
-    return make_dataset(train, unit.cfg.batch, training=True, seed=unit.seed + epoch, augment=augment,
-                        columns=unit.columns)
+        return view_dataset(train, cfg.batch, seed=seed, columns=columns, temperature=cfg.distill.temperature)
+    augment = None if cfg.model.cached_trunk else cfg.augment
+    return make_dataset(train, cfg.batch, training=True, seed=seed, augment=augment, columns=columns)
+
+
+def training_batches(unit: Unit, train: SplitArrays, epoch: int):
+    return batches(unit.cfg, train, unit.seed + epoch, unit.columns)
 
 
 def val_score(model, unit: Unit, val: SplitArrays | None) -> tuple[float | None, float | None]:
-    """(score, val loss): mAP over the unit's columns, or -loss for a class without val positives.
-    The val loss is the training loss's own kind (bce, asl, ...), so the two columns compare.
-    (None, None) in a final run, which trains on val."""
+    """(score, val loss) of the unit's model on val; (None, None) in a final run, which trains on val."""
     if val is None:
         return None, None
+    return score_probs(unit, model.loss, predict_batches(model, val.images), val)
+
+
+def score_probs(unit: Unit, loss, probs: np.ndarray, val: SplitArrays) -> tuple[float, float]:
+    """(score, val loss): mAP over the unit's columns, or -loss for a class without val positives.
+    The val loss is the training loss's own kind (bce, asl, ...), so the two columns compare."""
     labels, mask = unit.targets(val)
-    probs = predict_batches(model, val.images)
-    val_loss = float(label_loss(model.loss)(labels, probs, sample_weight=mask))
+    val_loss = float(label_loss(loss)(labels, probs, sample_weight=mask))
     score = mean_ap(labels, probs, mask > 0)
     return (score if np.isfinite(score) else -val_loss), val_loss
 
 
 def open_unit(unit: Unit, models: ModelFactory, ckpt: Checkpoint, train: SplitArrays) -> tuple[keras.Model, UnitState]:
     """The unit's model and state: from its last checkpoint, or new and compiled. Call in the strategy's scope."""
-    from toolkit.losses import make_loss
-
     if ckpt.exists():
         model, state = ckpt.load()
         print(f"{unit.title}: resuming after epoch {state.epoch}")
         log.info("%s: resuming after epoch %d", unit.name, state.epoch)
         return model, state
     model = models.build(unit)
-    loss = make_loss(unit.cfg.loss, *unit.targets(train), distill=unit.cfg.distill)
-    model.compile(optimizer=optimizer(unit.cfg, len(train.ids)), loss=loss)
+    model.compile(optimizer=optimizer(unit.cfg, len(train.ids)), loss=unit_loss(unit, train))
     return model, UnitState()
+
+
+def unit_loss(unit: Unit, train: SplitArrays):
+    from toolkit.losses import make_loss
+
+    return make_loss(unit.cfg.loss, *unit.targets(train), distill=unit.cfg.distill)
 
 
 class EpochEnd(keras.callbacks.Callback):
@@ -160,7 +169,13 @@ def finish_unit(run: Run, unit: Unit, models: ModelFactory, model, ckpt: Checkpo
                 train: SplitArrays) -> None:
     """Best epoch's weights -> models/UNIT.keras, then its record (which marks it finished)."""
     model.load_weights(ckpt.best)
-    model = float32_copy(models.finish(unit, model))
+    save_unit(run, unit, models.finish(unit, model), state, train)
+    shutil.rmtree(ckpt.folder, ignore_errors=True)
+
+
+def save_unit(run: Run, unit: Unit, model: keras.Model, state: UnitState, train: SplitArrays, **extra) -> None:
+    """The unit's finished model (float32) and its record, written last: the record marks it done."""
+    model = float32_copy(model)
     save_model_atomic(model, run.model_path(unit.name))
     cfg = unit.cfg
     write_json(run.record_path(unit.name), {
@@ -171,7 +186,6 @@ def finish_unit(run: Run, unit: Unit, models: ModelFactory, model, ckpt: Checkpo
         "settings": {"epochs": cfg.epochs, "lr": cfg.lr, "loss": cfg.loss, "batch": cfg.batch,
                      "patience": cfg.patience, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,
                      "img_size": cfg.model.img_size},
-        "history": state.history,
+        "history": state.history, **extra,
     })
-    shutil.rmtree(ckpt.folder, ignore_errors=True)
     log.info("%s: done, kept epoch %d of %d", unit.name, state.best_epoch, state.epoch)

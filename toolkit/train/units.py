@@ -18,6 +18,7 @@ from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, cop
 from toolkit.predict import predict_batches
 from toolkit.run import MULTI, TRUNK, Run
 from toolkit.train.loop import Unit, fit_unit
+from toolkit.train.stacked import fit_units
 
 log = logging.getLogger("mledge.train")
 CACHE_FLOAT32_BYTES = 2 << 30  # a cached split larger than this in float32 is kept in float16
@@ -134,9 +135,9 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
     kind = {"independent": "own CNN", "shared": "head on frozen trunk"}[cfg.arch]
     if cfg.model.cached_trunk:
         kind = "head on the frozen pretrained trunk"
-    for k in range(first, n):
-        if not only or cfg.classes[k] in only:
-            fit_unit(run, class_unit(cfg, k, kind), models, train, val, strategy)
+    units = [class_unit(cfg, k, kind) for k in range(first, n) if not only or cfg.classes[k] in only]
+    trunk = models.trunk if isinstance(models, FromScratch) else None
+    fit_units(run, cfg, units, models, train, val, strategy, trunk)
 
 
 def train_shared_trunk(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None, strategy,
