@@ -150,6 +150,7 @@ def fit_stack(run: Run, units: list[Unit], models: ModelFactory, train: SplitArr
                   callbacks=[StackEpochEnd(units, states, ckpt, val, losses)])
     for unit in units:
         if run.is_done(unit.name):  # saved before an interruption
+            print(f"{unit.title}: already trained, skipped")
             continue
         branch = model.get_layer(unit.model_name)
         branch.load_weights(ckpt.best(unit.name))
