@@ -31,7 +31,8 @@ TEACHER = ["--arch", "multioutput", "--backbone", "efficientnet-lite0", "--img-s
 AUGMENT = ["--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2"]
 # The study's CNN with the batch-16 recipe of bench-train (cosine from 5e-4), 30 epochs.
 RECIPE = ["--epochs", "30", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
-PER_CLASS = ["--epochs", "3", "--patience", "0", *AUGMENT]  # bench-train's independent-3 and shared-3
+# bench-train's independent-3 and shared-3, the per-class models trained side by side (--stack 20)
+PER_CLASS = ["--epochs", "3", "--patience", "0", "--stack", "20", *AUGMENT]
 
 
 def distil(teacher: str, weight: float, temperature: float = 2.0, views: str = "") -> list[str]:
@@ -47,6 +48,8 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
     "multioutput-int8-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 0.7)]),
     "independent-lite0-w0.7-t2": ("independent", "full", [*PER_CLASS, *distil("teacher", 0.7)]),
     "shared-lite0-w0.7-t2": ("shared", "full", [*PER_CLASS, *distil("teacher", 0.7)]),
+    "shared-multitask-lite0-w0.7-t2": ("shared", "full", [*PER_CLASS, "--trunk", "multitask",
+                                                           *distil("teacher", 0.7)]),
     "half-plain": ("multioutput", "half", RECIPE),
     "half-lite0-w0.7-t2": ("multioutput", "half", [*RECIPE, *distil("half_teacher", 0.7)]),
     "half-lite0-w0.7-t2-unlabeled": ("multioutput", "half", [*RECIPE, *distil("half_teacher", 0.7,
