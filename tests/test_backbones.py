@@ -5,6 +5,8 @@ PyPI packages) only for the import; `make install` brings it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -74,6 +76,15 @@ def _train(synth_root, out, arch, *extra):
     return out
 
 
+def _ops(model: Path) -> set[tuple[str, str]]:
+    """(op, dtype of its output) of a .tflite graph."""
+    from edge.runtime import get_runtime
+
+    interpreter = get_runtime().interpreter_class(model_path=str(model))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    return {(op["op_name"], np.dtype(tensors[op["outputs"][0]]["dtype"]).name) for op in interpreter._get_ops_details()}
+
+
 def test_shared_probe_trains_heads_on_one_frozen_pretrained_trunk(cache_env, synth_root, tmp_path):
     from edge import Predictor
     from export.convert import ExportOptions, export_run
@@ -104,6 +115,11 @@ def test_shared_probe_trains_heads_on_one_frozen_pretrained_trunk(cache_env, syn
     pixels = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
     np.testing.assert_allclose(Predictor(tmp_path / "fused").predict_pixels(pixels), predict_run(run, pixels),
                                atol=1e-5)
+    # The heads are one Dense(C) in the fused graph: int8-float-last leaves exactly that op in float.
+    export_run(run.path, tmp_path / "fl", ExportOptions(quant="int8-float-last", fuse=True, calib_images=20))
+    ops = _ops(next((tmp_path / "fl").glob("*.tflite")))
+    assert ("FULLY_CONNECTED", "float32") in ops, ops
+    assert np.abs(Predictor(tmp_path / "fl").predict_pixels(pixels) - predict_run(run, pixels)).max() < 0.1
 
 
 def test_multioutput_and_independent_with_the_pretrained_backbone(cache_env, synth_root, tmp_path):

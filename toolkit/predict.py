@@ -41,8 +41,10 @@ def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.
     models = models if models is not None else run.load_models()
     cfg = run.config()
     if cfg.arch == "shared" and cfg.model.pretrained:  # one frozen trunk for all: run it once, then each head
+        from toolkit.models import joined_logits
+
         features = predict_batches(models[0].get_layer(cfg.model.backbone_layer), images)
-        kernel, bias = (np.concatenate(w, axis=-1) for w in zip(*(m.get_layer("logits").get_weights() for m in models)))
+        kernel, bias = joined_logits(models)
         return sigmoid(features @ kernel + bias).astype(np.float32)
     return np.concatenate([predict_batches(m, images) for m in models], axis=1)
 
