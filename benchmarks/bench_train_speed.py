@@ -4,6 +4,7 @@
 - pipeline alone: shuffle, batch and augment (the study's flip, zoom and shear) with no model;
 - model alone: the study's CNN on tensors already in memory, at each precision;
 - end to end: the same fit on the real pipeline, at each precision;
+- --train-backbone: EfficientNet-Lite0 at 320 trained whole (when its weights are imported);
 - independent: one epoch of the 20 per-class CNNs through the training code (each scored on 256 val
   photos, checkpointed, saved), one by one and stacked (--stack), against 20x one CNN's epoch.
 
@@ -27,6 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from edge.text_table import format_rows  # noqa: E402
+from toolkit.backbones.weights import weights_path  # noqa: E402
 from toolkit.config import TrainConfig  # noqa: E402
 from toolkit.data.dataset import load_split  # noqa: E402
 from toolkit.data.pipeline import Augment, load_arrays, make_dataset  # noqa: E402
@@ -48,18 +50,19 @@ def show(rows: list[dict]) -> None:
     print(f"{rows[-1]['stage']:<55} {rows[-1]['precision']:>9} {rows[-1]['images_per_s']:>8} images/s", flush=True)
 
 
-def fit_rate(data, steps: int, precision: str, outputs: int = 20) -> float:
+def fit_rate(data, steps: int, precision: str, outputs: int = 20, model_cfg: CNNConfig | None = None,
+             batch: int = BATCH) -> float:
     """Images/s of Keras fit over ``steps`` batches, after one warm-up epoch of 2 steps."""
     keras.mixed_precision.set_global_policy(POLICIES[precision])
     try:
         keras.utils.set_random_seed(0)
-        model = build_model(CNNConfig(SIZE), outputs, "m")
+        model = build_model(model_cfg or CNNConfig(SIZE), outputs, "m")
         labels = np.zeros((1, outputs), np.float32)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss("bce", labels, labels + 1))
         model.fit(data.take(2), epochs=1, verbose=0)
         t0 = time.perf_counter()
         model.fit(data.take(steps), epochs=1, verbose=0)
-        return rate(steps * BATCH, time.perf_counter() - t0)
+        return rate(steps * batch, time.perf_counter() - t0)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -120,11 +123,20 @@ def main(voc_root: str, limit: int) -> None:
         cnn_images = len(only or split.classes) * n
         rows.append({"stage": what, "precision": "float32", "images_per_s": rate(cnn_images, seconds)})
         show(rows)
+    independent = rows[-3:]
+    lite = CNNConfig(320, backbone="efficientnet-lite0", freeze_backbone=False)
+    if weights_path(lite.backbone).is_file():  # what --train-backbone costs: every step runs the whole network
+        x = tf.random.uniform([16, 320, 320, 3], 0, 255)
+        data = tf.data.Dataset.from_tensors((x, tf.cast(tf.random.uniform([16, 20]) < 0.1, tf.float32),
+                                             tf.ones([16, 20]))).repeat()
+        rows.append({"stage": "Lite0 at 320, --train-backbone, model alone (batch 16)", "precision": "float32",
+                     "images_per_s": fit_rate(data, 8, "float32", model_cfg=lite, batch=16)})
+        show(rows)
     print(f"{n} training photos at {SIZE}x{SIZE}, batch {BATCH}, {os.cpu_count()} cores; CPU bfloat16 units: "
           f"{', '.join(sorted(cpu_flags() & BF16_FLAGS)) or 'none (AMX / AVX512-BF16 absent: bfloat16 is emulated)'}")
     print(format_rows(rows))  # the whole table again, aligned
-    one = rows[-3]["images_per_s"]
-    for row in rows[-2:]:  # 20 CNNs' epoch over one CNN's: the rates are per CNN-image, so 20 x one / rate
+    one = independent[0]["images_per_s"]
+    for row in independent[1:]:  # 20 CNNs' epoch over one CNN's: the rates are per CNN-image, so 20 x one / rate
         print(f"{row['stage']}: epoch = {20 * one / row['images_per_s']:.1f}x one CNN's epoch (target: at most 20x)")
 
 

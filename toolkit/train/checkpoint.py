@@ -34,18 +34,20 @@ class UnitState:
     history: list[dict] = field(default_factory=list)
 
     def end_epoch(self, loss: float, val_loss: float | None, score: float | None, seconds: float,
-                  patience: int) -> bool:
+                  patience: int, unit: str = "") -> bool:
         """Record the epoch just finished; returns whether it is the best so far. A final run has no
-        val split (score None): its newest epoch is the one kept."""
+        val split (score None): its newest epoch is the one kept. ``unit`` names it in the log (stacks)."""
         self.epoch += 1
         self.seconds += seconds
         self.history.append({"epoch": self.epoch, "loss": loss, "val_loss": val_loss, "val_map": score,
                              "seconds": round(seconds, 2)})
+        who = f"{unit} " if unit else ""
         if score is None:
-            log.info("epoch %d: loss %.4f (%.1fs)", self.epoch, loss, seconds)
+            log.info("%sepoch %d: loss %.4f (%.1fs)", who, self.epoch, loss, seconds)
             self.best_epoch = self.epoch
             return True
-        log.info("epoch %d: loss %.4f val_loss %.4f val mAP %.4f (%.1fs)", self.epoch, loss, val_loss, score, seconds)
+        log.info("%sepoch %d: loss %.4f val_loss %.4f val mAP %.4f (%.1fs)", who, self.epoch, loss, val_loss, score,
+                 seconds)
         if not self.best_epoch or score > self.best:  # the first epoch is the best so far, whatever its score
             self.best, self.best_epoch, self.wait = score, self.epoch, 0
             return True

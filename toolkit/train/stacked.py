@@ -120,7 +120,7 @@ class StackEpochEnd(keras.callbacks.Callback):
             score, val_loss = (None, None) if probs is None else score_probs(unit, self.losses[k], probs[:, [k]],
                                                                               self.val)
             loss = float(logs.get(f"{unit.model_name}_loss", float("nan")))
-            if self.states[unit.name].end_epoch(loss, val_loss, score, seconds, unit.cfg.patience):
+            if self.states[unit.name].end_epoch(loss, val_loss, score, seconds, unit.cfg.patience, unit.name):
                 improved[unit.name] = self.model.get_layer(unit.model_name)
         self.model.stop_training = all(self.states[u.name].done(u.epochs) for u in self.units)
         self.ckpt.save(self.model, self.states, improved)
