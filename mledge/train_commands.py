@@ -129,7 +129,7 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               help="independent/shared: train up to N classes' models side by side as one Keras model: one decode "
               "and augmentation per batch (and one pass of a shared trunk) for all of them, each model with its own "
               "loss, best epoch and early stopping; 1 trains them one after another. Costs N models' weights and "
-              "optimizer state in memory, and as checkpoint on disk (the study's CNN: about 0.3 GB each).")
+              "optimizer state in memory, and as checkpoint on disk (the study's CNN: about 0.7 GB each at the peak).")
 def train(root, arch, out, resume_run, force, final_from, split, val_split, data_format, classes_file, labels,
           difficult, on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, schedule, loss,
