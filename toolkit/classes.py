@@ -12,7 +12,7 @@ from toolkit.config import CLASS_SETTINGS
 from toolkit.errors import UserError
 from toolkit.models import MIN_INPUT_SIZE
 from toolkit.run import TRUNK, Run
-from toolkit.train.checkpoint import epochs_done
+from toolkit.train.checkpoint import epochs_in_progress
 
 
 def _per_class_run(path: str | Path, action: str) -> tuple[Run, object]:
@@ -98,8 +98,9 @@ def class_table(run_path: str | Path) -> list[dict]:
         ap = dict(zip(metrics["classes"], metrics.get("AP_area", [])))  # a final run has no val AP
     units = ([TRUNK] if cfg.arch == "shared" and cfg.trunk == "multitask" else []) + run.units(cfg)
     rows = []
+    in_progress = epochs_in_progress(run)
     for unit in units:
-        started = epochs_done(run, unit)
+        started = in_progress.get(unit)
         if run.is_done(unit):
             record = run.record(unit)
             status, epochs, trained = "done", record["epochs"], record["finished"]

@@ -60,10 +60,8 @@ class UnitState:
 
 
 @dataclass
-class Checkpoint:
-    """Each epoch writes new files (named by epoch), then state.json naming them, then removes the
-    files it no longer names: a kill at any moment leaves a state.json whose files exist and belong
-    to it, and resume continues from there."""
+class StateFolder:
+    """A checkpoint folder and its state.json, the file that says which of the others count."""
 
     folder: Path
 
@@ -74,8 +72,18 @@ class Checkpoint:
     def exists(self) -> bool:
         return self.state_path.is_file()
 
+    def data(self) -> dict:
+        return json.loads(self.state_path.read_text())
+
+
+@dataclass
+class Checkpoint(StateFolder):
+    """Each epoch writes new files (named by epoch), then state.json naming them, then removes the
+    files it no longer names: a kill at any moment leaves a state.json whose files exist and belong
+    to it, and resume continues from there."""
+
     def _files(self) -> dict:
-        return json.loads(self.state_path.read_text())["files"]
+        return self.data()["files"]
 
     @property
     def best(self) -> Path:
@@ -87,7 +95,7 @@ class Checkpoint:
 
         import toolkit.losses  # noqa: F401  registers the loss for deserialisation
 
-        data = json.loads(self.state_path.read_text())
+        data = self.data()
         files = data.pop("files")
         return keras.models.load_model(self.folder / files["last"]), UnitState(**data)
 
@@ -116,26 +124,14 @@ def sweep(folder: Path, keep: set[str]) -> None:
 
 
 @dataclass
-class StackCheckpoint:
+class StackCheckpoint(StateFolder):
     """Like Checkpoint (new files each epoch, then state.json naming them, then the old ones go), for
     a stacked model and the states of its branches."""
-
-    folder: Path
 
     @classmethod
     def of(cls, run, names: list[str]) -> StackCheckpoint:
         digest = hashlib.sha1(",".join(names).encode()).hexdigest()[:12]
         return cls(run.path / "checkpoints" / f"{STACK_PREFIX}{digest}")
-
-    @property
-    def state_path(self) -> Path:
-        return self.folder / "state.json"
-
-    def exists(self) -> bool:
-        return self.state_path.is_file()
-
-    def data(self) -> dict:
-        return json.loads(self.state_path.read_text())
 
     def best(self, name: str) -> Path:
         return self.folder / self.data()["files"]["best"][name]
@@ -172,12 +168,14 @@ def interrupted_stacks(run) -> dict[Path, list[str]]:
     return {f: json.loads((f / "state.json").read_text())["units"] for f in folders if (f / "state.json").is_file()}
 
 
-def epochs_done(run, unit: str) -> int | None:
-    """Epochs an unfinished unit has trained, alone or in a stack; None when it has not started."""
-    own = run.checkpoint_dir(unit) / "state.json"
-    if own.is_file():
-        return json.loads(own.read_text())["epoch"]
-    for folder, units in interrupted_stacks(run).items():
-        if unit in units:
-            return json.loads((folder / "state.json").read_text())["states"][unit]["epoch"]
-    return None
+def epochs_in_progress(run) -> dict[str, int]:
+    """Units with a checkpoint, alone or in a stack -> the epochs they have trained (read once for
+    all units; a unit in an interrupted stack may already be finished: check is_done first)."""
+    epochs = {}
+    for state in sorted((run.path / "checkpoints").glob("*/state.json")):
+        data = json.loads(state.read_text())
+        if state.parent.name.startswith(STACK_PREFIX):
+            epochs.update({unit: s["epoch"] for unit, s in data["states"].items()})
+        else:
+            epochs[state.parent.name] = data["epoch"]
+    return epochs
