@@ -42,11 +42,11 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
     "lite0-448-ft2": lite(0, 448),
     "lite1-384-ft2": lite(1, 384),
     "lite2-384-ft2": lite(2, 384),
-    "lite2-448-ft2-csra": lite(2, 448, 2, "--head", "csra"),
     # The larger networks with the head that won on Lite0; they overfit as fast (best epoch 4 to 6),
     # so patience 4 instead of 8 saves their slower epochs.
     "lite2-384-ft2-csra": lite(2, 384, 2, "--head", "csra", "--patience", "4"),
     "lite1-448-ft2-csra": lite(1, 448, 2, "--head", "csra", "--patience", "4"),
+    "lite2-448-ft2-csra": lite(2, 448, 2, "--head", "csra", "--patience", "4"),
 }
 DEFAULT = ["lite0-320-multioutput-ft2", "lite0-320-shared"]
 

@@ -46,7 +46,26 @@ def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.
         features = predict_batches(models[0].get_layer(cfg.model.backbone_layer), images)
         kernel, bias = joined_logits(models)
         return sigmoid(features @ kernel + bias).astype(np.float32)
+    if cfg.arch == "shared" and _one_trunk(models):  # the study's CNNs: the trunk once, not once a class
+        from toolkit.models import fuse
+
+        return predict_batches(fuse(models, cfg.model, shared_trunk=True, logits=False), images)
     return np.concatenate([predict_batches(m, images) for m in models], axis=1)
+
+
+def _one_trunk(models: list) -> bool:
+    """Whether per-class study CNNs hold the same trunk at the same size (a shared run's, unless a
+    class was retrained at a size of its own)."""
+    from toolkit.models import TRUNK_LAYERS, work_size
+
+    first = models[0]
+
+    def same(model) -> bool:
+        return work_size(model) == work_size(first) and all(
+            np.array_equal(a, b) for name in TRUNK_LAYERS
+            for a, b in zip(model.get_layer(name).get_weights(), first.get_layer(name).get_weights()))
+
+    return all(same(m) for m in models[1:])
 
 
 def load_run_split(cfg: TrainConfig, split: str) -> Split:

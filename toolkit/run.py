@@ -4,7 +4,8 @@
     RUN/models/NAME.keras  a finished model: "model" for multioutput, one per class otherwise,
     RUN/models/NAME.json   its record (epochs, best epoch, val score, seconds, history); its
                            presence marks the unit finished, so resume never trains it again
-    RUN/checkpoints/NAME/  last epoch's model + state of an unfinished unit (removed when done)
+    RUN/checkpoints/NAME/  last epoch's model + state of an unfinished unit (removed when done, and
+                           checkpoints/ itself once the run is)
     RUN/history.csv, thresholds.json, metrics.json, val_scores.npz (the val scores behind them), train.log
 """
 

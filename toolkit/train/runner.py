@@ -3,6 +3,7 @@ unit is done write the run's thresholds, metrics and history."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -140,6 +141,8 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays | None, images: int) -
     _write_history(run, records)
     if cfg.distill:
         drop_cache(run, cfg)
+    with contextlib.suppress(OSError):  # empty once every unit is done; a stack of other --classes stays
+        (run.path / "checkpoints").rmdir()
     return metrics
 
 
