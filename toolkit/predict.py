@@ -11,7 +11,6 @@ import weakref
 
 import numpy as np
 
-from edge.predictor import sigmoid
 from toolkit.config import TrainConfig
 from toolkit.data.dataset import Split, load_split
 from toolkit.errors import UserError
@@ -40,14 +39,8 @@ def predict_run(run: Run, images: np.ndarray, models: list | None = None) -> np.
     """Sigmoid scores (N, C) of a finished run on uint8 images."""
     models = models if models is not None else run.load_models()
     cfg = run.config()
-    if cfg.arch == "shared" and cfg.model.pretrained:  # one frozen trunk for all: run it once, then each head
-        from toolkit.models import joined_logits
-
-        features = predict_batches(models[0].get_layer(cfg.model.backbone_layer), images)
-        kernel, bias = joined_logits(models)
-        return sigmoid(features @ kernel + bias).astype(np.float32)
-    if cfg.arch == "shared" and _one_trunk(models):  # the study's CNNs: the trunk once, not once a class
-        from toolkit.models import fuse
+    if cfg.arch == "shared" and (cfg.model.pretrained or _one_trunk(models)):
+        from toolkit.models import fuse  # the export's fused graph: the trunk once for all heads
 
         return predict_batches(fuse(models, cfg.model, shared_trunk=True, logits=False), images)
     return np.concatenate([predict_batches(m, images) for m in models], axis=1)
