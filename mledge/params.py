@@ -54,6 +54,19 @@ class OutputFolder(click.Path):
         return value
 
 
+class TrunkSource(click.ParamType):
+    """--trunk: first-class, multitask, or the folder of a finished run whose trunk is taken."""
+
+    name = "first-class|multitask|RUN"
+
+    def convert(self, value, param, ctx):
+        if value in ("first-class", "multitask"):
+            return value
+        if not Path(value).is_dir():
+            self.fail(f"{value!r} is not first-class, multitask or a run folder", param, ctx)
+        return str(Path(value).resolve())
+
+
 def int_list(value: str, allowed: click.IntRange = THREADS) -> list[int]:
     """"1,2,4" -> [1, 2, 4], each within ``allowed``."""
     try:

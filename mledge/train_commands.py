@@ -18,6 +18,7 @@ from mledge.params import (
     THRESHOLD,
     WEIGHT_DECAY,
     OutputFolder,
+    TrunkSource,
     dataset_options,
 )
 from toolkit.backbones.efficientnet_lite import VARIANTS, blocks
@@ -89,8 +90,10 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               help="Random shift, fraction of the side (0: off).")
 @click.option("--jitter", default=0.0, show_default=True, type=FRACTION,
               help="Random brightness and contrast change, as a fraction (0: off, the study's).")
-@click.option("--trunk", type=click.Choice(["first-class", "multitask"]), default="first-class", show_default=True,
-              help="shared only: the trunk of the first class's CNN (the study), or one trained on all labels.")
+@click.option("--trunk", type=TrunkSource(), default="first-class", show_default=True,
+              help="shared only: first-class: the trunk of the first class's CNN (the study); multitask: a CNN trained "
+              "on all labels first (--epochs); RUN: the conv layers of a finished multioutput run of the study's CNN "
+              "at the same size and widths (a distilled one, say), copied into this run.")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Random seed.")
 @click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True, help="What training computes in: auto is float16 on a GPU with tensor cores, bfloat16 "

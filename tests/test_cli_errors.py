@@ -35,6 +35,8 @@ MISTAKES = {  # command line -> what the one line must say
     "train DATA --out FILE": "is a file",
     "train MISSING --out OUT": "dataset root does not exist",
     "train --resume MISSING": "config.json: missing",
+    "train DATA --arch shared --out OUT --trunk MISSING": "is not first-class, multitask or a run folder",
+    "train DATA --arch shared --out OUT --trunk DATA": "config.json: missing",
     "evaluate MISSING": "config.json: missing",
     "evaluate MISSING --threshold 1.5": "'--threshold'",
     "evaluate MISSING --plots FILE/plots": "is a file, not a folder",

@@ -3,12 +3,14 @@ run resumes from its last finished epoch and never retrains a finished class."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from mledge.cli import main
-from tests.helpers import tiny_cli_args
+from tests.helpers import TINY, tiny_cli_args
 from toolkit.models import TRUNK_LAYERS
 from toolkit.predict import predict_run
 from toolkit.run import Run
@@ -74,6 +76,29 @@ def test_shared_multitask_trunk(trained):
     source = keras.models.load_model(run.model_path("_trunk"), compile=False)
     expected = source.get_layer("conv2b").get_weights()[0]
     np.testing.assert_array_equal(expected, trunk.get_layer("conv2b").get_weights()[0])
+
+
+def test_shared_trunk_from_a_multioutput_run(trained, tmp_path):
+    source = trained("multioutput")
+    path = trained("shared", trunk=str(source), classes=["aeroplane", "car", "person"])
+    run = check_complete(path, units=4, classes=3)  # 3 heads + the adopted trunk
+    origin = run.record("_trunk")["adopted_from"]
+    data = (source / "models" / "model.keras").read_bytes()
+    assert origin["sha256"] == hashlib.sha256(data).hexdigest() and origin["path"] == str(source.resolve())
+    multi = Run(source).load_models()[0]
+    for model in run.load_models():
+        for name in TRUNK_LAYERS:
+            assert not model.get_layer(name).trainable
+            for a, b in zip(multi.get_layer(name).get_weights(), model.get_layer(name).get_weights()):
+                np.testing.assert_array_equal(a, b)
+    # a trunk that does not fit, or from a run of another architecture, is refused before any work
+    for other, message in ((trained("shared"), "a finished multioutput run of the study's CNN"),
+                           (trained("multioutput", model=replace(TINY, conv1=5)), "conv widths 5,8")):
+        args = tiny_cli_args(source.parent, "shared", tmp_path / "refused", "--trunk", str(other))
+        args[1] = str(Run(source).config().root)
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "refused").exists()
 
 
 def _train_process(args: list[str]) -> subprocess.Popen:

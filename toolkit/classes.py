@@ -96,7 +96,7 @@ def class_table(run_path: str | Path) -> list[dict]:
     if (run.path / "metrics.json").is_file():
         metrics = json.loads((run.path / "metrics.json").read_text())
         ap = dict(zip(metrics["classes"], metrics.get("AP_area", [])))  # a final run has no val AP
-    units = ([TRUNK] if cfg.arch == "shared" and cfg.trunk == "multitask" else []) + run.units(cfg)
+    units = ([TRUNK] if cfg.arch == "shared" and cfg.trunk != "first-class" else []) + run.units(cfg)
     rows = []
     in_progress = epochs_in_progress(run)
     for unit in units:

@@ -26,6 +26,7 @@ from toolkit.train.final import final_outputs
 from toolkit.train.multiworker import is_chief
 from toolkit.train.precision import POLICIES
 from toolkit.train.teacher import check_distill, drop_cache, with_teacher
+from toolkit.train.trunk_run import check_trunk_run
 from toolkit.train.units import train_units
 
 log = logging.getLogger("mledge.train")
@@ -60,6 +61,7 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
         if not force:
             raise UserError(f"{run.path}: run folder exists (use --resume to continue it, --force to replace it)")
         shutil.rmtree(run.path)
+    check_trunk_run(cfg)
     train, val = load_training_data(cfg)  # validates the data before anything is written
     if cfg.distill:
         check_distill(cfg)

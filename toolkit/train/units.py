@@ -19,6 +19,7 @@ from toolkit.predict import predict_batches
 from toolkit.run import MULTI, TRUNK, Run
 from toolkit.train.loop import Unit, fit_unit
 from toolkit.train.stacked import fit_units
+from toolkit.train.trunk_run import adopt_trunk, trunk_source
 
 log = logging.getLogger("mledge.train")
 CACHE_FLOAT32_BYTES = 2 << 30  # a cached split larger than this in float32 is kept in float16
@@ -100,8 +101,6 @@ def check_request(cfg: TrainConfig, only: list[str] | None, stage: str) -> None:
         raise UserError(f"--classes: {', '.join(unknown)} not in this run (classes: {', '.join(cfg.classes)})")
     if stage not in ("all", "trunk", "heads") or (stage != "all" and cfg.arch != "shared"):
         raise UserError("--stage trunk|heads applies to shared runs only")
-    if cfg.arch == "shared" and cfg.trunk not in ("first-class", "multitask"):
-        raise UserError(f"--trunk must be first-class or multitask, not {cfg.trunk!r}")
 
 
 def class_unit(cfg: TrainConfig, k: int, kind: str) -> Unit:
@@ -143,13 +142,17 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
 def train_shared_trunk(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None, strategy,
                        only: list[str] | None, stage: str) -> keras.Model | None:
     """The trunk every head of a shared run copies: the first class's CNN (the study's) or a CNN
-    trained on all labels (--trunk multitask). None when only the trunk was asked for."""
-    if cfg.trunk == "multitask":
-        unit = Unit(TRUNK, "shared trunk (all labels)", "trunk", len(cfg.classes), None, cfg, cfg.seed)
-    else:
+    trained on all labels (--trunk multitask), or taken from a finished multioutput run (--trunk RUN).
+    None when only the trunk was asked for."""
+    if cfg.trunk == "first-class":
         unit = class_unit(cfg, 0, "trunk + head")
         unit.freeze_trunk = True
-    if stage == "trunk" or (stage == "all" and (not only or unit.name in only)):
+    else:
+        unit = Unit(TRUNK, "shared trunk (all labels)", "trunk", len(cfg.classes), None, cfg, cfg.seed)
+    if trunk_source(cfg) is not None:
+        if not run.is_done(TRUNK):
+            adopt_trunk(run, cfg)
+    elif stage == "trunk" or (stage == "all" and (not only or unit.name in only)):
         fit_unit(run, unit, FromScratch(), train, val, strategy)
     if stage == "trunk":
         return None

@@ -1,0 +1,62 @@
+"""A shared run's trunk taken from a finished multioutput run (``--trunk RUN``).
+
+The conv layers of a multioutput study CNN trained on all labels (a distilled one, for instance) are
+as good a trunk as the shared run could train itself in more epochs; a sweep of head recipes then
+trains no trunk of its own. The source's model is copied into the run as its ``_trunk`` unit, so
+the run stands alone (export, evaluate, classes add and --final read it like a multitask trunk) and
+records where it came from: path, sha256 of the model file and the source's val mAP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from toolkit.atomic import write_atomic, write_json
+from toolkit.config import TrainConfig
+from toolkit.errors import UserError
+from toolkit.run import MULTI, TRUNK, Run
+
+TRUNK_KINDS = ("first-class", "multitask")  # trained in the run; anything else is a RUN path
+
+log = logging.getLogger("mledge.train")
+
+
+def trunk_source(cfg: TrainConfig) -> Run | None:
+    """The run the trunk is taken from, or None when the shared run trains its own."""
+    return None if cfg.arch != "shared" or cfg.trunk in TRUNK_KINDS else Run(Path(cfg.trunk))
+
+
+def check_trunk_run(cfg: TrainConfig) -> None:
+    """Refuse, before any work, a source that is unfinished or whose trunk does not fit this run."""
+    source = trunk_source(cfg)
+    if source is None:
+        return
+    theirs = source.require_complete()
+    if theirs.arch != "multioutput" or theirs.model.pretrained:
+        raise UserError(f"{source.path}: --trunk takes a finished multioutput run of the study's CNN, not a "
+                        f"{theirs.arch} run of {theirs.model.backbone}")
+    if cfg.model.pretrained:
+        raise UserError(f"--trunk {source.path}: a run on a pretrained backbone shares that backbone; "
+                        "a trunk run applies to the study's CNN")
+    mine = (cfg.model.img_size, cfg.model.conv1, cfg.model.conv2)
+    other = (theirs.model.img_size, theirs.model.conv1, theirs.model.conv2)
+    if mine != other:
+        raise UserError(f"{source.path}: its CNN is {other[0]} px with conv widths {other[1]},{other[2]}; "
+                        f"this run's is {mine[0]} px with {mine[1]},{mine[2]}")
+
+
+def adopt_trunk(run: Run, cfg: TrainConfig) -> None:
+    """Copy the source's model into the run as its finished trunk (model first: the record marks it done)."""
+    source = trunk_source(cfg)
+    check_trunk_run(cfg)
+    data = source.model_path(MULTI).read_bytes()
+    metrics_path = source.path / "metrics.json"
+    val_map = json.loads(metrics_path.read_text()).get("mAP_area") if metrics_path.is_file() else None
+    write_atomic(run.model_path(TRUNK), data)
+    origin = {"path": str(source.path.resolve()), "sha256": hashlib.sha256(data).hexdigest(), "val_mAP_area": val_map}
+    write_json(run.record_path(TRUNK), {**source.record(MULTI), "unit": TRUNK, "adopted_from": origin})
+    log.info("trunk: the conv layers of %s (val mAP %s), trained there for %d epochs",
+             source.path, "?" if val_map is None else f"{100 * val_map:.2f}", source.record(MULTI)["epochs"])
