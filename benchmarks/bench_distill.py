@@ -31,14 +31,17 @@ TEACHER = ["--arch", "multioutput", "--backbone", "efficientnet-lite0", "--img-s
 AUGMENT = ["--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2"]
 # The study's CNN with the batch-16 recipe of bench-train (cosine from 5e-4), 30 epochs.
 RECIPE = ["--epochs", "30", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
+# The half-label rows: 10 epochs (three runs fit an afternoon on 2 cores), 4 teacher views a photo.
+HALF = ["--epochs", "10", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
 # bench-train's independent-3 and shared-3, the per-class models trained side by side (--stack 20)
 PER_CLASS = ["--epochs", "3", "--patience", "0", "--stack", "20", *AUGMENT]
 
 
-def distil(teacher: str, weight: float, temperature: float = 2.0, views: str = "") -> list[str]:
-    """Options for a student of ``teacher`` (a key of the places in main), its views kept in WORK/distill/views-NAME."""
+def distil(teacher: str, weight: float, temperature: float = 2.0, views: str = "", count: int = 8) -> list[str]:
+    """Options for a student of ``teacher`` (a key of the places in main) on ``count`` views of each
+    photo, kept in WORK/distill/views-NAME."""
     return ["--teacher", "{" + teacher + "}", "--teacher-cache", "{base}/views-" + (views or teacher),
-            "--distill-weight", str(weight), "--temperature", str(temperature)]
+            "--distill-weight", str(weight), "--temperature", str(temperature), "--teacher-views", str(count)]
 
 
 STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teacher}" etc. filled in)
@@ -53,10 +56,10 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
     # the heads on the frozen trunk of the distilled multioutput student (its 30 epochs are not counted here)
     "shared-mo-trunk-w0.7-t2": ("shared", "full", [*PER_CLASS, "--trunk", "{base}/multioutput-lite0-w0.7-t2",
                                                    *distil("teacher", 0.7)]),
-    "half-plain": ("multioutput", "half", RECIPE),
-    "half-lite0-w0.7-t2": ("multioutput", "half", [*RECIPE, *distil("half_teacher", 0.7)]),
-    "half-lite0-w0.7-t2-unlabeled": ("multioutput", "half", [*RECIPE, *distil("half_teacher", 0.7,
-                                                                              views="half_teacher-unlabeled"),
+    "half-plain": ("multioutput", "half", HALF),
+    "half-lite0-w0.7-t2": ("multioutput", "half", [*HALF, *distil("half_teacher", 0.7, count=4)]),
+    "half-lite0-w0.7-t2-unlabeled": ("multioutput", "half", [*HALF, *distil("half_teacher", 0.7, count=4,
+                                                                            views="half_teacher-unlabeled"),
                                                              "--unlabeled", "{unlabeled}"]),
 }
 DEFAULT = ["multioutput-lite0-w0.7-t2"]

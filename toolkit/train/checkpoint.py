@@ -162,20 +162,25 @@ class StackCheckpoint(StateFolder):
         sweep(self.folder, {last, *best.values(), self.state_path.name})
 
 
+def _states(run, pattern: str = "*") -> list[StateFolder]:
+    """The checkpoint folders of ``run`` matching ``pattern`` that hold a state.json."""
+    folders = (StateFolder(f) for f in sorted((run.path / "checkpoints").glob(pattern)))
+    return [state for state in folders if state.exists()]
+
+
 def interrupted_stacks(run) -> dict[Path, list[str]]:
     """Stack checkpoint folders of ``run`` -> the units each trains."""
-    folders = sorted((run.path / "checkpoints").glob(f"{STACK_PREFIX}*"))
-    return {f: json.loads((f / "state.json").read_text())["units"] for f in folders if (f / "state.json").is_file()}
+    return {state.folder: state.data()["units"] for state in _states(run, f"{STACK_PREFIX}*")}
 
 
 def epochs_in_progress(run) -> dict[str, int]:
     """Units with a checkpoint, alone or in a stack -> the epochs they have trained (read once for
     all units; a unit in an interrupted stack may already be finished: check is_done first)."""
     epochs = {}
-    for state in sorted((run.path / "checkpoints").glob("*/state.json")):
-        data = json.loads(state.read_text())
-        if state.parent.name.startswith(STACK_PREFIX):
+    for state in _states(run):
+        data = state.data()
+        if state.folder.name.startswith(STACK_PREFIX):
             epochs.update({unit: s["epoch"] for unit, s in data["states"].items()})
         else:
-            epochs[state.parent.name] = data["epoch"]
+            epochs[state.folder.name] = data["epoch"]
     return epochs
