@@ -56,6 +56,7 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
     # the heads on the frozen trunk of the distilled multioutput student (its 30 epochs are not counted here)
     "shared-mo-trunk-w0.7-t2": ("shared", "full", [*PER_CLASS, "--trunk", "{base}/multioutput-lite0-w0.7-t2",
                                                    *distil("teacher", 0.7)]),
+    "shared-mo-trunk-plain": ("shared", "full", [*PER_CLASS, "--trunk", "{base}/multioutput-lite0-w0.7-t2"]),
     "half-plain": ("multioutput", "half", HALF),
     "half-lite0-w0.7-t2": ("multioutput", "half", [*HALF, *distil("half_teacher", 0.7, count=4)]),
     "half-lite0-w0.7-t2-unlabeled": ("multioutput", "half", [*HALF, *distil("half_teacher", 0.7, count=4,
@@ -63,7 +64,8 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
                                                              "--unlabeled", "{unlabeled}"]),
 }
 DEFAULT = ["multioutput-lite0-w0.7-t2"]
-NEEDS = {"shared-mo-trunk-w0.7-t2": "multioutput-lite0-w0.7-t2"}  # a student trained before another
+# students whose trunk is another student's, trained first
+NEEDS = {"shared-mo-trunk-w0.7-t2": "multioutput-lite0-w0.7-t2", "shared-mo-trunk-plain": "multioutput-lite0-w0.7-t2"}
 # Figures of the same architectures without a teacher, from make bench-train (README), for the table.
 PLAIN = {"independent": 14.10, "shared": 14.90}
 

@@ -37,6 +37,7 @@ MISTAKES = {  # command line -> what the one line must say
     "train --resume MISSING": "config.json: missing",
     "train DATA --arch shared --out OUT --trunk MISSING": "is not first-class, multitask or a run folder",
     "train DATA --arch shared --out OUT --trunk DATA": "config.json: missing",
+    "train DATA --arch independent --out OUT --trunk DATA": "a trunk run applies to shared runs",
     "evaluate MISSING": "config.json: missing",
     "evaluate MISSING --threshold 1.5": "'--threshold'",
     "evaluate MISSING --plots FILE/plots": "is a file, not a folder",

@@ -1,8 +1,8 @@
 """A shared run's trunk taken from a finished multioutput run (``--trunk RUN``).
 
-The conv layers of a multioutput study CNN trained on all labels (a distilled one, for instance) are
-as good a trunk as the shared run could train itself in more epochs; a sweep of head recipes then
-trains no trunk of its own. The source's model is copied into the run as its ``_trunk`` unit, so
+A multioutput study CNN trained on all labels for many epochs (a distilled one, say) gives the heads
+better features than the few epochs a shared run trains its own trunk for, and a sweep of head
+recipes then trains no trunk at all. The source's model is copied into the run as its ``_trunk`` unit, so
 the run stands alone (export, evaluate, classes add and --final read it like a multitask trunk) and
 records where it came from: path, sha256 of the model file and the source's val mAP.
 """
@@ -31,6 +31,8 @@ def trunk_source(cfg: TrainConfig) -> Run | None:
 
 def check_trunk_run(cfg: TrainConfig) -> None:
     """Refuse, before any work, a source that is unfinished or whose trunk does not fit this run."""
+    if cfg.arch != "shared" and cfg.trunk not in TRUNK_KINDS:
+        raise UserError(f"--trunk {cfg.trunk}: a trunk run applies to shared runs, not {cfg.arch}")
     source = trunk_source(cfg)
     if source is None:
         return
