@@ -8,6 +8,8 @@ interrupted ones resumed: ``python benchmarks/bench_distill.py VOC_ROOT WORK_DIR
 
 The half-label rows hide the labels of every other `train` photo: the teacher and the students learn
 from the labelled half, and ``--unlabeled`` adds the hidden half as photos the teacher alone teaches.
+The shared-mo-trunk rows train 3 epochs of heads on the frozen conv layers of the distilled
+multioutput student (``--trunk RUN``), with and without the teacher.
 """
 
 from __future__ import annotations
