@@ -4,7 +4,8 @@ A multioutput study CNN trained on all labels for many epochs (a distilled one, 
 better features than the few epochs a shared run trains its own trunk for, and a sweep of head
 recipes then trains no trunk at all. The source's model is copied into the run as its ``_trunk`` unit, so
 the run stands alone (export, evaluate, classes add and --final read it like a multitask trunk) and
-records where it came from: path, sha256 of the model file and the source's val mAP.
+records where it came from: path, sha256 of the model file and the source's val mAP. A ``--final``
+run made from such a run takes the same trunk again, trained on what the source was trained on.
 """
 
 from __future__ import annotations
