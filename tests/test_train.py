@@ -85,6 +85,9 @@ def test_shared_trunk_from_a_multioutput_run(trained, tmp_path):
     origin = run.record("_trunk")["adopted_from"]
     data = (source / "models" / "model.keras").read_bytes()
     assert origin["sha256"] == hashlib.sha256(data).hexdigest() and origin["path"] == str(source.resolve())
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["trunk_from"] == origin  # and its training time is the source's, not this run's:
+    assert metrics["train_seconds"] == round(sum(run.record(c)["seconds"] for c in run.units()), 2)
     multi = Run(source).load_models()[0]
     for model in run.load_models():
         for name in TRUNK_LAYERS:

@@ -124,9 +124,12 @@ def _records(run: Run, cfg: TrainConfig) -> list[dict]:
 
 
 def _summary(cfg: TrainConfig, records: list[dict]) -> dict:
-    return {"arch": cfg.arch, "classes": cfg.classes, "train_seconds": round(sum(r["seconds"] for r in records), 2),
+    adopted = [r["adopted_from"] for r in records if "adopted_from" in r]  # --trunk RUN: trained and timed there
+    seconds = sum(r["seconds"] for r in records if "adopted_from" not in r)
+    return {"arch": cfg.arch, "classes": cfg.classes, "train_seconds": round(seconds, 2),
             "epochs": {r["unit"]: r["epochs"] for r in records},
-            "params": int(sum(r["params"] for r in records if r["unit"] != TRUNK))}
+            "params": int(sum(r["params"] for r in records if r["unit"] != TRUNK)),
+            **({"trunk_from": adopted[0]} if adopted else {})}
 
 
 def finalize(run: Run, cfg: TrainConfig, val: SplitArrays | None, images: int) -> dict:
