@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -83,9 +84,13 @@ def half_labels(voc_root: str, work: Path) -> tuple[Path, Path]:
         mledge("data", "convert", voc_root, str(full), "--to", "csv")
     data.mkdir(parents=True, exist_ok=True)
     unlabeled.mkdir(parents=True, exist_ok=True)
-    for name in os.listdir(full):
-        if name != "train.csv" and not (data / name).exists():
-            os.symlink((full / name).resolve(), data / name)
+    for name in os.listdir(full):  # hard links: a dataset's photos must lie inside its folder
+        if name == "train.csv" or (data / name).exists():
+            continue
+        if (full / name).is_dir():
+            shutil.copytree(full / name, data / name, copy_function=os.link)
+        else:
+            os.link(full / name, data / name)
     with open(full / "train.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     image = next(k for k in rows[0] if k.lower() in ("image", "filename", "file_name", "path"))
