@@ -96,7 +96,8 @@ def half_labels(voc_root: str, work: Path) -> tuple[Path, Path]:
     image = next(k for k in rows[0] if k.lower() in ("image", "filename", "file_name", "path"))
     for row in rows[1::2]:
         src = (full / row[image]).resolve()
-        os.link(src, unlabeled / src.name)
+        if not (unlabeled / src.name).exists():  # made by an earlier, interrupted call
+            os.link(src, unlabeled / src.name)
     tmp = data / ".train.csv.tmp"
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
