@@ -57,7 +57,10 @@ class OutputFolder(click.Path):
 class TrunkSource(click.ParamType):
     """--trunk: first-class, multitask, or the folder of a finished run whose trunk is taken."""
 
-    name = "first-class|multitask|RUN"
+    name = "trunk"
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "[first-class|multitask|RUN]"
 
     def convert(self, value, param, ctx):
         if value in ("first-class", "multitask"):
