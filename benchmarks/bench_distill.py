@@ -156,13 +156,17 @@ def main(voc_root: str, work: str, names: list[str]) -> None:
         roots["half"] = str(half)
         places["half_teacher"] = base / "teacher-lite0-224-half"
         ensure_run(places["half_teacher"], roots["half"], TEACHER)
+    def ensure_student(name: str) -> None:
+        arch, data, args = STUDENTS[name]
+        args = [a.format(**{k: str(v) for k, v in places.items()}) for a in args]
+        ensure_run(base / name, roots[data], ["--arch", arch, *args])
+
     rows = []
     for name in names:
-        for needed in (NEEDS.get(name), name):
-            if needed and (needed == name or needed not in names):
-                arch, data, args = STUDENTS[needed]
-                args = [a.format(**{k: str(v) for k, v in places.items()}) for a in args]
-                ensure_run(base / needed, roots[data], ["--arch", arch, *args])
+        if name in NEEDS:  # trained (or reused, when finished) before the student that needs it
+            ensure_student(NEEDS[name])
+        ensure_student(name)
+        arch = STUDENTS[name][0]
         rows.append(report(base / name, name, arch))
         if arch in PLAIN:
             rows.append({"student": f"{arch}-plain (make bench-train)", "arch": arch, "teacher": "-", "weight": 0,

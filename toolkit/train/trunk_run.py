@@ -55,11 +55,11 @@ def adopt_trunk(run: Run, cfg: TrainConfig) -> None:
     """Copy the source's model into the run as its finished trunk (model first: the record marks it done)."""
     source = trunk_source(cfg)
     check_trunk_run(cfg)
-    data = source.model_path(MULTI).read_bytes()
+    data, record = source.model_path(MULTI).read_bytes(), source.record(MULTI)
     metrics_path = source.path / "metrics.json"
     val_map = json.loads(metrics_path.read_text()).get("mAP_area") if metrics_path.is_file() else None
     write_atomic(run.model_path(TRUNK), data)
     origin = {"path": str(source.path.resolve()), "sha256": hashlib.sha256(data).hexdigest(), "val_mAP_area": val_map}
-    write_json(run.record_path(TRUNK), {**source.record(MULTI), "unit": TRUNK, "adopted_from": origin})
+    write_json(run.record_path(TRUNK), {**record, "unit": TRUNK, "adopted_from": origin})
     log.info("trunk: the conv layers of %s (val mAP %s), trained there for %d epochs",
-             source.path, "?" if val_map is None else f"{100 * val_map:.2f}", source.record(MULTI)["epochs"])
+             source.path, "?" if val_map is None else f"{100 * val_map:.2f}", record["epochs"])
