@@ -9,7 +9,8 @@ interrupted ones resumed: ``python benchmarks/bench_distill.py VOC_ROOT WORK_DIR
 The half-label rows hide the labels of every other `train` photo: the teacher and the students learn
 from the labelled half, and ``--unlabeled`` adds the hidden half as photos the teacher alone teaches.
 The shared-mo-trunk rows train 3 epochs of heads on the frozen conv layers of the distilled
-multioutput student (``--trunk RUN``), with and without the teacher.
+multioutput student (``--trunk RUN``), with and without the teacher; the independent-mo-init row
+starts each class's CNN from that student (``--init RUN``) and tunes it 3 epochs on its class.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ RECIPE = ["--epochs", "30", "--patience", "10", "--lr", "5e-4", "--batch", "16",
 HALF = ["--epochs", "10", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
 # bench-train's independent-3 and shared-3, the per-class models trained side by side (--stack 20)
 PER_CLASS = ["--epochs", "3", "--patience", "0", "--stack", "20", *AUGMENT]
+# --init: a trained CNN is tuned, not trained anew: a tenth of the rate, decaying
+TUNE = ["--lr", "1e-4", "--schedule", "cosine"]
 
 
 def distil(teacher: str, weight: float, temperature: float = 2.0, views: str = "", count: int = 8) -> list[str]:
@@ -60,6 +63,9 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
     "shared-mo-trunk-w0.7-t2": ("shared", "full", [*PER_CLASS, "--trunk", "{base}/multioutput-lite0-w0.7-t2",
                                                    *distil("teacher", 0.7)]),
     "shared-mo-trunk-plain": ("shared", "full", [*PER_CLASS, "--trunk", "{base}/multioutput-lite0-w0.7-t2"]),
+    # 20 separate CNNs, each started from the distilled multioutput student and tuned 3 epochs on its class
+    "independent-mo-init-w0.7-t2": ("independent", "full", [*PER_CLASS, *TUNE, *distil("teacher", 0.7),
+                                                            "--init", "{base}/multioutput-lite0-w0.7-t2"]),
     "half-plain": ("multioutput", "half", HALF),
     "half-lite0-w0.7-t2": ("multioutput", "half", [*HALF, *distil("half_teacher", 0.7, count=4)]),
     "half-lite0-w0.7-t2-unlabeled": ("multioutput", "half", [*HALF, *distil("half_teacher", 0.7, count=4,
@@ -68,7 +74,8 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
 }
 DEFAULT = ["multioutput-lite0-w0.7-t2"]
 # students whose trunk is another student's, trained first
-NEEDS = {"shared-mo-trunk-w0.7-t2": "multioutput-lite0-w0.7-t2", "shared-mo-trunk-plain": "multioutput-lite0-w0.7-t2"}
+NEEDS = {name: "multioutput-lite0-w0.7-t2"
+         for name in ("shared-mo-trunk-w0.7-t2", "shared-mo-trunk-plain", "independent-mo-init-w0.7-t2")}
 # Figures of the same architectures without a teacher, from make bench-train (README), for the table.
 PLAIN = {"independent": 14.10, "shared": 14.90}
 

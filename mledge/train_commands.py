@@ -94,6 +94,10 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               help="shared only: first-class: the trunk of the first class's CNN (the study); multitask: a CNN trained "
               "on all labels first (--epochs); RUN: the conv layers of a finished multioutput run of the study's CNN "
               "at the same size and widths (a distilled one, say), copied into this run.")
+@click.option("--init", "init_run", type=click.Path(exists=True, file_okay=False),
+              help="independent/multioutput, the study's CNN: start every new model from a finished multioutput run "
+              "at the same size and widths (a distilled one, say): its conv and dense layers, and for a class's CNN "
+              "its class's column of the output layer; then train as usual (each CNN on its own class).")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Random seed.")
 @click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True, help="What training computes in: auto is float16 on a GPU with tensor cores, bfloat16 "
@@ -136,8 +140,8 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 def train(root, arch, out, resume_run, force, final_from, split, val_split, data_format, classes_file, labels,
           difficult, on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, schedule, loss,
-          no_augment, zoom, shear, translate, jitter, trunk, seed, precision, mixed_precision, strategy, teacher,
-          distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs, stack):
+          no_augment, zoom, shear, translate, jitter, trunk, init_run, seed, precision, mixed_precision, strategy,
+          teacher, distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs, stack):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from edge.datasets import detect_format
     from toolkit import train as training
@@ -187,7 +191,8 @@ def train(root, arch, out, resume_run, force, final_from, split, val_split, data
             model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
                             freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks, head=head),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
-            patience=patience, trunk=trunk, strategy=strategy, distill=distill, stack=stack,
+            patience=patience, trunk=trunk, init=str(Path(init_run).resolve()) if init_run else None,
+            strategy=strategy, distill=distill, stack=stack,
             precision=resolve_precision("float16" if mixed_precision else precision),
         )
         if jobs > 1:

@@ -62,7 +62,8 @@ class TrainConfig:
     loss: str = "bce"
     seed: int = 0
     patience: int = 5  # epochs without a better val mAP before stopping; 0 = never stop early
-    trunk: str = "first-class"  # shared only: first-class (the study) | multitask
+    trunk: str = "first-class"  # shared only: first-class (the study) | multitask | a finished multioutput RUN
+    init: str | None = None  # independent/multioutput: a finished multioutput RUN every new model starts from
     precision: str = "float32"  # float32 | bfloat16 | float16 (mixed: float32 weights, output and loss)
     strategy: str = "default"  # default | mirrored
     stack: int = 10  # independent/shared: classes whose models train side by side in one model (1: one by one)

@@ -68,6 +68,11 @@ class Run:
     def record(self, unit: str) -> dict:
         return json.loads(self.record_path(unit).read_text())
 
+    def val_map(self) -> float | None:
+        """Its val mAP (area), from metrics.json; None before the run is finished (or for a final run)."""
+        metrics = self.path / "metrics.json"
+        return json.loads(metrics.read_text()).get("mAP_area") if metrics.is_file() else None
+
     def require_complete(self) -> TrainConfig:
         cfg = self.config()
         missing = self.pending(cfg)

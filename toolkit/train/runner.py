@@ -23,6 +23,7 @@ from toolkit.metrics import best_f1_thresholds, summarize
 from toolkit.predict import load_run_split, predict_run
 from toolkit.run import TRUNK, Run
 from toolkit.train.final import final_outputs
+from toolkit.train.init_run import check_init_run
 from toolkit.train.multiworker import is_chief
 from toolkit.train.precision import POLICIES
 from toolkit.train.teacher import check_distill, drop_cache, with_teacher
@@ -62,6 +63,7 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
             raise UserError(f"{run.path}: run folder exists (use --resume to continue it, --force to replace it)")
         shutil.rmtree(run.path)
     check_trunk_run(cfg)
+    check_init_run(cfg)
     train, val = load_training_data(cfg)  # validates the data before anything is written
     if cfg.distill:
         check_distill(cfg)
@@ -142,6 +144,8 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays | None, images: int) -
     if cfg.distill:
         metrics["teacher"] = {**json.loads((run.path / "teacher.json").read_text()), "weight": cfg.distill.weight,
                               "temperature": cfg.distill.temperature, "unlabeled": cfg.distill.unlabeled}
+    if cfg.init:
+        metrics["init_from"] = json.loads((run.path / "init.json").read_text())
     write_json(run.path / "metrics.json", metrics)
     _write_history(run, records)
     if cfg.distill:

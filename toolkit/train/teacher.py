@@ -80,7 +80,7 @@ def describe_teacher(path: str | Path, classes: list[str]) -> dict:
         if not (path / "metrics.json").is_file():
             raise UserError(f"{path}: the teacher run has no metrics.json (not finished: mledge train --resume {path})")
         their_classes, size, kind = cfg.classes, cfg.model.pixels, "run"
-        val_map = json.loads((path / "metrics.json").read_text()).get("mAP_area")
+        val_map = run.val_map()
         sha = _digest([run.model_path(u).read_bytes() for u in run.units(cfg)])
     else:
         raise UserError(f"{path}: not a finished training run (config.json) or a bundle (manifest.json); "

@@ -11,7 +11,6 @@ run made from such a run takes the same trunk again, trained on what the source 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
@@ -56,8 +55,7 @@ def adopt_trunk(run: Run, cfg: TrainConfig) -> None:
     source = trunk_source(cfg)
     check_trunk_run(cfg)
     data, record = source.model_path(MULTI).read_bytes(), source.record(MULTI)
-    metrics_path = source.path / "metrics.json"
-    val_map = json.loads(metrics_path.read_text()).get("mAP_area") if metrics_path.is_file() else None
+    val_map = source.val_map()
     write_atomic(run.model_path(TRUNK), data)
     origin = {"path": str(source.path.resolve()), "sha256": hashlib.sha256(data).hexdigest(), "val_mAP_area": val_map}
     write_json(run.record_path(TRUNK), {**record, "unit": TRUNK, "adopted_from": origin})

@@ -17,6 +17,7 @@ from toolkit.errors import UserError
 from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, copy_trunk, pretrained_prefix
 from toolkit.predict import predict_batches
 from toolkit.run import MULTI, TRUNK, Run
+from toolkit.train.init_run import InitWeights, load_init
 from toolkit.train.loop import Unit, fit_unit
 from toolkit.train.stacked import fit_units
 from toolkit.train.trunk_run import adopt_trunk, trunk_source
@@ -27,12 +28,17 @@ CACHE_FLOAT32_BYTES = 2 << 30  # a cached split larger than this in float32 is k
 
 @dataclass
 class FromScratch:
-    """The study's CNN, new; with ``trunk``, that trunk is copied in and frozen (shared heads)."""
+    """The study's CNN, new; with ``trunk``, that trunk is copied in and frozen (shared heads); with
+    ``init``, it starts from a finished multioutput run's weights (--init RUN)."""
 
     trunk: keras.Model | None = None
+    init: InitWeights | None = None
 
     def build(self, unit: Unit) -> keras.Model:
         model = build_model(unit.cfg.model, unit.outputs, unit.model_name)
+        if self.init is not None:
+            self.init.apply(model, unit.cfg.classes if unit.columns is None else
+                            [unit.cfg.classes[k] for k in unit.columns])
         if self.trunk is not None:
             copy_trunk(self.trunk, model, freeze=True, names=unit.cfg.model.trunk_layers)
         return model
@@ -120,7 +126,7 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
     if cfg.model.cached_trunk and run.pending(cfg, only):
         train, val, models = cache_trunk(cfg, train, val)
     else:
-        models = FromScratch()
+        models = FromScratch(init=load_init(run, cfg) if run.pending(cfg, only) else None)
     if cfg.arch == "multioutput":
         fit_unit(run, Unit(MULTI, "multioutput", "multioutput", n, None, cfg, cfg.seed), models, train, val, strategy)
         return
