@@ -103,6 +103,30 @@ def test_shared_trunk_from_a_multioutput_run(trained, tmp_path):
         assert not (tmp_path / "refused").exists()
 
 
+@pytest.mark.parametrize("arch", ["independent", "multioutput"])
+def test_models_start_from_a_multioutput_run(trained, tmp_path, arch):
+    source = trained("multioutput")
+    classes = ["person", "aeroplane", "car"]  # another order than the source's: columns go by name
+    path = trained(arch, init=str(source), classes=classes, lr=0.0)  # lr 0: the trained models are the start
+    origin = json.loads((path / "init.json").read_text())
+    data = (source / "models" / "model.keras").read_bytes()
+    assert origin["sha256"] == hashlib.sha256(data).hexdigest() and origin["path"] == str(source.resolve())
+    assert json.loads((path / "metrics.json").read_text())["init_from"] == origin
+    pixels = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    theirs = Run(source).load_models()[0].predict(pixels, verbose=0)
+    columns = [Run(source).config().classes.index(c) for c in classes]
+    np.testing.assert_allclose(predict_run(Run(path), pixels), theirs[:, columns], rtol=1e-5, atol=1e-6)
+    # a source that does not fit, or --init on a shared run, is refused before any work
+    root = Path(Run(source).config().root)
+    for run_arch, other, message in (
+            (arch, trained("independent"), "a finished multioutput run of the study's CNN"),
+            (arch, trained("multioutput", model=replace(TINY, dense=12)), "widths 4,8,12"),
+            ("shared", source, "a shared run takes a finished run's conv layers with --trunk RUN")):
+        result = CliRunner().invoke(main, tiny_cli_args(root, run_arch, tmp_path / "refused", "--init", str(other)))
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "refused").exists()
+
+
 def _train_process(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     return subprocess.Popen([sys.executable, "-m", "mledge", *args], stdout=subprocess.DEVNULL,
