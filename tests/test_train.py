@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,9 +20,11 @@ from click.testing import CliRunner
 
 from mledge.cli import main
 from tests.helpers import TINY, tiny_cli_args
+from toolkit.errors import UserError
 from toolkit.models import TRUNK_LAYERS
 from toolkit.predict import predict_run
 from toolkit.run import Run
+from toolkit.train.init_run import load_init
 
 RUN_FILES = ("config.json", "history.csv", "thresholds.json", "metrics.json", "train.log")
 
@@ -125,6 +128,12 @@ def test_models_start_from_a_multioutput_run(trained, tmp_path, arch):
         result = CliRunner().invoke(main, tiny_cli_args(root, run_arch, tmp_path / "refused", "--init", str(other)))
         assert result.exit_code == 2 and message in result.output, result.output
         assert not (tmp_path / "refused").exists()
+    # a run whose source's model changed since its first models started from it is not continued
+    moved = tmp_path / "moved"
+    shutil.copytree(path, moved)
+    (moved / "init.json").write_text(json.dumps({**origin, "sha256": "0" * 64}))
+    with pytest.raises(UserError, match="changed since this run's first models started from it"):
+        load_init(Run(moved), Run(moved).config())
 
 
 def _train_process(args: list[str]) -> subprocess.Popen:
