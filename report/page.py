@@ -125,6 +125,23 @@ def pr_curves(runs: list[Run]) -> str:
         "".join(cells) + "</div>"
 
 
+def provenance(run: Run) -> str:
+    """Where a run's knowledge came from besides its labels: its teacher, adopted trunk or start."""
+    def source(origin: dict) -> str:
+        score = origin.get("val_mAP_area")
+        return escape(Path(origin["path"]).name) + ("" if score is None else f" (val mAP {100 * score:.2f})")
+
+    teacher, parts = run.metrics.get("teacher"), []
+    if teacher:
+        parts.append(f"taught by {source(teacher)} at weight {teacher['weight']}, temperature "
+                     f"{teacher['temperature']}" + (" with unlabelled photos" if teacher.get("unlabeled") else ""))
+    if "trunk_from" in run.metrics:
+        parts.append(f"frozen trunk from {source(run.metrics['trunk_from'])}")
+    if "init_from" in run.metrics:
+        parts.append(f"models started from {source(run.metrics['init_from'])}")
+    return f"<p class='note' data-provenance='{escape(run.name)}'>{'; '.join(parts)}.</p>" if parts else ""
+
+
 def thresholds_table(run: Run) -> str:
     pc = run.metrics["at_thresholds"]["per_class"]
     ap = ["" if v is None else f"{100 * v:.2f}" for v in run.metrics["AP_area"]]
@@ -134,7 +151,8 @@ def thresholds_table(run: Run) -> str:
         f"<td>{ap[k]}</td></tr>"
         for k, c in enumerate(run.metrics["classes"]))
     return (f"<h3>{escape(run.name)} ({escape(run.config['arch'])}): mAP {100 * run.metrics['mAP_area']:.2f} (area), "
-            f"{100 * run.metrics['mAP_voc07']:.2f} (VOC07)</h3><div class='scroll'><table data-table='thresholds' "
+            f"{100 * run.metrics['mAP_voc07']:.2f} (VOC07)</h3>{provenance(run)}<div class='scroll'>"
+            "<table data-table='thresholds' "
             f"data-run='{escape(run.name)}'><tr><th>class</th><th>threshold</th><th>P %</th><th>R %</th><th>F1 %</th>"
             f"<th>AP %</th></tr>{rows}</table></div>")
 

@@ -133,3 +133,13 @@ def test_old_runs_without_val_scores_still_report(page, tmp_path):
     result = cli("report", old, "--out", tmp_path / "old.html")
     assert result.exit_code == 0 and "hold no val scores" in (tmp_path / "old.html").read_text()
     assert np.isfinite(json.loads((old / "metrics.json").read_text())["mAP_area"])
+
+
+def test_a_run_says_where_its_start_came_from(trained, tmp_path):
+    source = trained("multioutput")
+    run = trained("independent", init=str(source), classes=["person", "aeroplane", "car"], lr=0.0)
+    result = cli("report", run, "--out", tmp_path / "init.html")
+    assert result.exit_code == 0, result.output
+    score = 100 * json.loads((source / "metrics.json").read_text())["mAP_area"]
+    note = re.search(r"<p class='note' data-provenance='[^']*'>([^<]*)</p>", (tmp_path / "init.html").read_text())
+    assert note and note.group(1) == f"models started from {source.name} (val mAP {score:.2f}).", note
