@@ -99,7 +99,7 @@ def test_shared_trunk_from_a_multioutput_run(trained, tmp_path):
                 np.testing.assert_array_equal(a, b)
     # a trunk that does not fit, or from a run of another architecture, is refused before any work
     for other, message in ((trained("shared"), "a finished multioutput run of the study's CNN"),
-                           (trained("multioutput", model=replace(TINY, conv1=5)), "conv widths 5,8")):
+                           (trained("multioutput", model=replace(TINY, conv1=5)), "widths 5,8")):
         args = tiny_cli_args(Path(Run(source).config().root), "shared", tmp_path / "refused", "--trunk", str(other))
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2 and message in result.output, result.output

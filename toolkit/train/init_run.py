@@ -24,6 +24,7 @@ from toolkit.config import TrainConfig
 from toolkit.errors import UserError
 from toolkit.models import TRUNK_LAYERS
 from toolkit.run import MULTI, Run
+from toolkit.train.trunk_run import check_source_cnn
 
 log = logging.getLogger("mledge.train")
 
@@ -35,18 +36,10 @@ def check_init_run(cfg: TrainConfig) -> None:
     source = Run(Path(cfg.init))
     if cfg.arch == "shared":
         raise UserError(f"--init {source.path}: a shared run takes a finished run's conv layers with --trunk RUN")
-    theirs = source.require_complete()
-    if theirs.arch != "multioutput" or theirs.model.pretrained:
-        raise UserError(f"{source.path}: --init takes a finished multioutput run of the study's CNN, not a "
-                        f"{theirs.arch} run of {theirs.model.backbone}")
     if cfg.model.pretrained:
         raise UserError(f"--init {source.path}: a run on a pretrained backbone starts from its ImageNet weights; "
                         "--init applies to the study's CNN")
-    mine = (cfg.model.img_size, cfg.model.conv1, cfg.model.conv2, cfg.model.dense)
-    other = (theirs.model.img_size, theirs.model.conv1, theirs.model.conv2, theirs.model.dense)
-    if mine != other:
-        raise UserError(f"{source.path}: its CNN is {other[0]} px with widths {','.join(map(str, other[1:]))}; "
-                        f"this run's is {mine[0]} px with {','.join(map(str, mine[1:]))}")
+    check_source_cnn(source, "--init", cfg, ("img_size", "conv1", "conv2", "dense"))
 
 
 @dataclass

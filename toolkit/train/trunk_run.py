@@ -36,18 +36,23 @@ def check_trunk_run(cfg: TrainConfig) -> None:
     source = trunk_source(cfg)
     if source is None:
         return
-    theirs = source.require_complete()
-    if theirs.arch != "multioutput" or theirs.model.pretrained:
-        raise UserError(f"{source.path}: --trunk takes a finished multioutput run of the study's CNN, not a "
-                        f"{theirs.arch} run of {theirs.model.backbone}")
     if cfg.model.pretrained:
         raise UserError(f"--trunk {source.path}: a run on a pretrained backbone shares that backbone; "
                         "a trunk run applies to the study's CNN")
-    mine = (cfg.model.img_size, cfg.model.conv1, cfg.model.conv2)
-    other = (theirs.model.img_size, theirs.model.conv1, theirs.model.conv2)
+    check_source_cnn(source, "--trunk", cfg, ("img_size", "conv1", "conv2"))
+
+
+def check_source_cnn(source: Run, option: str, cfg: TrainConfig, fields: tuple[str, ...]) -> None:
+    """Refuse a source run that is unfinished, not a multioutput run of the study's CNN, or whose CNN
+    differs from this run's in ``fields`` (size first, then widths)."""
+    theirs = source.require_complete()
+    if theirs.arch != "multioutput" or theirs.model.pretrained:
+        raise UserError(f"{source.path}: {option} takes a finished multioutput run of the study's CNN, not a "
+                        f"{theirs.arch} run of {theirs.model.backbone}")
+    mine, other = ([getattr(c.model, f) for f in fields] for c in (cfg, theirs))
     if mine != other:
-        raise UserError(f"{source.path}: its CNN is {other[0]} px with conv widths {other[1]},{other[2]}; "
-                        f"this run's is {mine[0]} px with {mine[1]},{mine[2]}")
+        raise UserError(f"{source.path}: its CNN is {other[0]} px with widths {','.join(map(str, other[1:]))}; "
+                        f"this run's is {mine[0]} px with {','.join(map(str, mine[1:]))}")
 
 
 def adopt_trunk(run: Run, cfg: TrainConfig) -> None:
