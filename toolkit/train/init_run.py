@@ -80,7 +80,7 @@ def load_init(run: Run, cfg: TrainConfig) -> InitWeights | None:
     if recorded.is_file():
         if json.loads(recorded.read_text())["sha256"] != origin["sha256"]:
             raise UserError(f"{path}: changed since this run's first models started from it; "
-                            f"train a new run (or restore that model)")
+                            "train a new run (or restore that model)")
     else:
         write_json(recorded, origin)
     theirs = source.config()
@@ -89,4 +89,3 @@ def load_init(run: Run, cfg: TrainConfig) -> InitWeights | None:
              "?" if origin["val_mAP_area"] is None else f"{100 * origin['val_mAP_area']:.2f}",
              f"; new output for {', '.join(missing)}" if missing else "")
     return InitWeights(keras.models.load_model(path, compile=False), theirs.classes)
-
