@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from toolkit.models import ARCHITECTURES, TRUNK_LAYERS, CNNConfig, build_cnn, copy_trunk, fuse, logits_model
 
@@ -34,6 +35,17 @@ def test_copy_trunk_freezes_and_copies():
         for wa, wb in zip(a.get_layer(name).get_weights(), b.get_layer(name).get_weights()):
             np.testing.assert_array_equal(wa, wb)
     assert b.get_layer("dense").trainable and b.get_layer("logits").trainable
+
+
+def test_copy_trunk_refuses_other_widths_naming_the_layer():
+    wider = build_cnn(CNNConfig(img_size=32, conv1=4, conv2=16, dense=16), 1, "wider")
+    b = build_cnn(TINY, 1, "b")
+    before = b.get_weights()
+    with pytest.raises(ValueError, match="layer conv2a "):
+        copy_trunk(wider, b)
+    for w, was in zip(b.get_weights(), before):  # nothing copied, nothing frozen
+        np.testing.assert_array_equal(w, was)
+    assert all(b.get_layer(name).trainable for name in TRUNK_LAYERS)
 
 
 def test_fused_graph_predicts_like_the_ensemble():

@@ -11,8 +11,12 @@ import numpy as np
 from edge.metrics import AP_METHODS, average_precision, mean_ap, per_class_ap, pr_curve
 
 __all__ = ["AP_METHODS", "average_precision", "best_f1_thresholds", "mean_ap", "per_class_ap", "pr_curve",
-           "summarize", "threshold_metrics"]
+           "points", "summarize", "threshold_metrics"]
 
+
+def points(value: float | None) -> str:
+    """A recorded mAP (0 to 1) in points for a log line; "?" where the source recorded none."""
+    return "?" if value is None else f"{100 * value:.2f}"
 
 
 def best_f1_thresholds(labels: np.ndarray, scores: np.ndarray, valid: np.ndarray,

@@ -211,10 +211,16 @@ def build_model(cfg: CNNConfig, outputs: int, name: str = "model") -> keras.Mode
 
 def copy_trunk(source: keras.Model, target: keras.Model, freeze: bool = True,
                names: tuple[str, ...] = TRUNK_LAYERS) -> None:
-    """The study's Model 2 step: copy the conv weights into another class's CNN and freeze them."""
+    """The study's Model 2 step: copy the conv weights into another class's CNN and freeze them.
+    ValueError names the first layer whose weights do not fit (another input size or widths), and
+    then nothing is copied."""
+    weights = {name: source.get_layer(name).get_weights() for name in names}
+    for name in names:
+        if [w.shape for w in target.get_layer(name).get_weights()] != [w.shape for w in weights[name]]:
+            raise ValueError(f"layer {name} of the source does not fit this model")
     for name in names:
         layer = target.get_layer(name)
-        layer.set_weights(source.get_layer(name).get_weights())
+        layer.set_weights(weights[name])
         layer.trainable = not freeze
 
 

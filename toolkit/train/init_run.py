@@ -22,7 +22,8 @@ import keras
 from toolkit.atomic import write_json
 from toolkit.config import TrainConfig
 from toolkit.errors import UserError
-from toolkit.models import TRUNK_LAYERS
+from toolkit.metrics import points
+from toolkit.models import TRUNK_LAYERS, copy_trunk
 from toolkit.run import MULTI, Run
 from toolkit.train.trunk_run import check_source_cnn
 
@@ -51,12 +52,10 @@ class InitWeights:
 
     def apply(self, model: keras.Model, classes: list[str]) -> None:
         """Copy conv and dense layers; the output layer's columns for the classes the source scores."""
-        for name in (*TRUNK_LAYERS, "dense"):
-            target, weights = model.get_layer(name), self.model.get_layer(name).get_weights()
-            if [w.shape for w in target.get_weights()] != [w.shape for w in weights]:
-                raise UserError(f"--init: layer {name} of the source does not fit this model (a class with "
-                                "its own --img-size cannot start from it)")
-            target.set_weights(weights)
+        try:
+            copy_trunk(self.model, model, freeze=False, names=(*TRUNK_LAYERS, "dense"))
+        except ValueError as err:
+            raise UserError(f"--init: {err} (a class with its own --img-size cannot start from it)") from None
         logits = model.get_layer("logits")
         kernel, bias = (w.copy() for w in logits.get_weights())
         source_kernel, source_bias = self.model.get_layer("logits").get_weights()
@@ -85,7 +84,6 @@ def load_init(run: Run, cfg: TrainConfig) -> InitWeights | None:
         write_json(recorded, origin)
     theirs = source.config()
     missing = [c for c in cfg.classes if c not in theirs.classes]
-    log.info("models start from %s (val mAP %s)%s", source.path,
-             "?" if origin["val_mAP_area"] is None else f"{100 * origin['val_mAP_area']:.2f}",
+    log.info("models start from %s (val mAP %s)%s", source.path, points(origin["val_mAP_area"]),
              f"; new output for {', '.join(missing)}" if missing else "")
     return InitWeights(keras.models.load_model(path, compile=False), theirs.classes)

@@ -34,6 +34,7 @@ from toolkit.config import TrainConfig
 from toolkit.data.pipeline import SplitArrays, load_arrays
 from toolkit.data.views import TeacherViews, render_views
 from toolkit.errors import UserError
+from toolkit.metrics import points
 from toolkit.predict import load_run_split, predict_run
 from toolkit.run import Run
 
@@ -207,8 +208,8 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
         shutil.rmtree(tmp, ignore_errors=True)
         if not (cache / "key.json").is_file():
             raise
-    print(f"teacher {teacher.path.name} ({teacher.kind}, val mAP {record['val_mAP_area']}): {len(ids)} photos x "
-          f"{cfg.distill.views} views in {seconds:.0f}s")
+    print(f"teacher {teacher.path.name} ({teacher.kind}, val mAP {points(record['val_mAP_area'])}): "
+          f"{len(ids)} photos x {cfg.distill.views} views in {seconds:.0f}s")
 
 
 def drop_cache(run: Run, cfg: TrainConfig) -> None:
