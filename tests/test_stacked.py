@@ -14,8 +14,9 @@ from tests.test_train import _kill_when, _train_process, check_complete
 from toolkit.config import TrainConfig
 from toolkit.data.pipeline import SplitArrays
 from toolkit.run import Run
-from toolkit.train.loop import Unit, unit_loss
-from toolkit.train.stacked import stack_model
+from toolkit.train.checkpoint import StackCheckpoint, UnitState
+from toolkit.train.loop import Unit, optimizer, unit_loss
+from toolkit.train.stacked import narrow, stack_model
 
 CLASSES = ["aeroplane", "car", "person"]
 
@@ -60,6 +61,52 @@ def test_a_branch_learns_what_it_would_learn_alone(synth_root):
     assert not np.allclose(alone[0].get_weights()[0], alone[1].get_weights()[0])
 
 
+def test_a_stack_without_its_stopped_branch_goes_on_as_before(synth_root, tmp_path):
+    """Leaving out a stopped branch changes nothing for the others: after more epochs they hold the
+    weights the whole stack reaches (Adam's moments and the cosine schedule's step carried over),
+    also when the narrowed stack is reloaded from its checkpoint, as a resume does."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    labels = (rng.random((64, 3)) < 0.4).astype(np.float32)
+    train = SplitArrays([str(k) for k in range(64)], x, labels, np.ones_like(labels))
+    cfg = TrainConfig(root=str(synth_root), arch="independent", classes=CLASSES, lr=0.01, epochs=8,
+                      batch=16, schedule="cosine")
+    units = [Unit(name, name, name, 1, [k], cfg, k) for k, name in enumerate(CLASSES)]
+    losses = [unit_loss(u, train) for u in units]
+    keras.utils.set_random_seed(1)
+    whole = stack_model(units, DenseOnly(), train, trunk=None)
+    whole.compile(optimizer=optimizer(cfg, 64), loss=losses)
+
+    def fit(model, columns, epochs):
+        model.fit(x, [labels[:, [k]] for k in columns], batch_size=16, epochs=epochs, shuffle=False, verbose=0)
+
+    fit(whole, [0, 1, 2], 2)
+    run = Run(tmp_path / "run")
+    states = {u.name: UnitState(epoch=2) for u in units}
+    states["car"].stopped = True
+    ckpt = StackCheckpoint.of(run, CLASSES)
+    ckpt.save(whole, states, {u.name: whole.get_layer(u.name) for u in units}, CLASSES)
+    twin = ckpt.load()[0]
+    narrowed, kept, _, new = narrow(run, twin, units, states, losses, ckpt, CLASSES, 64)
+    assert [u.name for u in kept] == ["aeroplane", "person"] and not ckpt.folder.exists()
+    assert new.data()["units"] == ["aeroplane", "person"] and new.group() == CLASSES
+    assert len(narrowed.trainable_variables) == 2 * len(whole.trainable_variables) // 3
+
+    def same(model):
+        for name in ("aeroplane", "person"):
+            for a, b in zip(whole.get_layer(name).get_weights(), model.get_layer(name).get_weights()):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+    fit(whole, [0, 1, 2], 2)
+    fit(narrowed, [0, 2], 2)
+    same(narrowed)
+    new.save(narrowed, {n: states[n] for n in ("aeroplane", "person")}, {}, CLASSES)
+    resumed = new.load()[0]
+    fit(whole, [0, 1, 2], 1)
+    fit(resumed, [0, 2], 1)
+    same(resumed)
+
+
 def test_stacked_models_are_the_per_class_files_of_one_by_one(trained):
     """Stacked or not, each class is the same kind of file: a whole CNN with one output."""
     stacked = check_complete(trained("independent", classes=CLASSES, stack=3), units=3, classes=3)
@@ -81,6 +128,7 @@ def test_each_branch_stops_early_on_its_own(trained):
         record = run.record(name)
         assert [h["epoch"] for h in record["history"]] == list(range(1, record["epochs"] + 1))
         assert record["epochs"] == 8 or record["epochs"] == record["best_epoch"] + 1
+        assert record["stacked_with"] == CLASSES  # also when saved from a stack narrowed after others stopped
 
 
 def stack_epoch(path) -> int:

@@ -146,19 +146,30 @@ class StackCheckpoint(StateFolder):
         model = keras.models.load_model(self.folder / data["files"]["last"])
         return model, {name: UnitState(**state) for name, state in data["states"].items()}
 
-    def save(self, model, states: dict[str, UnitState], improved: dict) -> None:
-        """The stacked model, the best weights of the branches in ``improved`` (unit -> branch), the states."""
+    def group(self) -> list[str]:
+        """The classes the stack started with (it may since have left out those that stopped)."""
+        data = self.data()
+        return data.get("group", data["units"])
+
+    def save(self, model, states: dict[str, UnitState], improved: dict, group: list[str],
+             inherited: dict[str, Path] | None = None) -> None:
+        """The stacked model, the best weights of the branches in ``improved`` (unit -> branch) or, for a
+        stack narrowed from another, ``inherited`` from that stack's folder (unit -> file), the states."""
         self.folder.mkdir(parents=True, exist_ok=True)
         epoch = max(s.epoch for s in states.values())
         best = self.data()["files"]["best"] if self.exists() else {}
         last = f"last-{epoch:05d}.keras"
         save_model_atomic(model, self.folder / last)
+        for name, path in (inherited or {}).items():
+            best[name] = path.name
+            if not (self.folder / path.name).exists():
+                os.link(path, self.folder / path.name)  # same folder tree: a second name, not a copy
         for name, branch in improved.items():
             best[name] = f"best-{epoch:05d}-{name}.weights.h5"
             save_weights_atomic(branch, self.folder / best[name])
         files = {"last": last, "best": best}
-        write_json(self.state_path, {"units": list(states), "states": {n: asdict(s) for n, s in states.items()},
-                                     "files": files})
+        write_json(self.state_path, {"units": list(states), "group": group,
+                                     "states": {n: asdict(s) for n, s in states.items()}, "files": files})
         sweep(self.folder, {last, *best.values(), self.state_path.name})
 
 

@@ -4,8 +4,9 @@ classes' models as the branches of one Keras model, so one decode and one augmen
 
 The branches share no weights and each has its own loss; Adam updates every weight from its own
 gradient, so a branch learns what it would learn alone on the same batches. Each keeps its own best
-epoch and early stopping (a branch that stopped rides along; its kept weights stay its best epoch's),
-and is saved as the same per-class model file as when classes train one by one.
+epoch and early stopping, and is saved as the same per-class model file as when classes train one by
+one. When branches stop, they are saved and the stack goes on without them (the same layers, and
+Adam's step count and moments carried over): a stopped class costs no more compute.
 
     RUN/checkpoints/_stack-DIGEST/last-EPOCH.keras             the stacked model after the last epoch
     RUN/checkpoints/_stack-DIGEST/best-EPOCH-UNIT.weights.h5   a branch's best epoch so far
@@ -95,13 +96,14 @@ def stack_batches(units: list[Unit], train: SplitArrays, seed: int):
 
 
 class StackEpochEnd(keras.callbacks.Callback):
-    """After each epoch: every branch still training is scored on val and steps its own state; the
-    stack stops when every branch has."""
+    """After each epoch: every branch is scored on val and steps its own state; training stops when
+    one of them has stopped (fit_stack then goes on without it)."""
 
     def __init__(self, units: list[Unit], states: dict[str, UnitState], ckpt: StackCheckpoint,
-                 val: SplitArrays | None, losses: list):
+                 val: SplitArrays | None, losses: list, group: list[str]):
         super().__init__()
         self.units, self.states, self.ckpt, self.val, self.losses = units, states, ckpt, val, losses
+        self.group = group
         self.t0 = time.time()
         self.scorer = None
 
@@ -122,41 +124,82 @@ class StackEpochEnd(keras.callbacks.Callback):
             loss = float(logs.get(f"{unit.model_name}_loss", float("nan")))
             if self.states[unit.name].end_epoch(loss, val_loss, score, seconds, unit.cfg.patience, unit.name):
                 improved[unit.name] = self.model.get_layer(unit.model_name)
-        self.model.stop_training = all(self.states[u.name].done(u.epochs) for u in self.units)
-        self.ckpt.save(self.model, self.states, improved)
+        self.model.stop_training = any(self.states[u.name].done(u.epochs) for u in self.units)  # narrow, or end
+        self.ckpt.save(self.model, self.states, improved, self.group)
 
 
 def fit_stack(run: Run, units: list[Unit], models: ModelFactory, train: SplitArrays, val: SplitArrays | None,
               strategy, trunk: keras.Model | None) -> None:
-    """Train ``units`` (same settings, as many epochs) as one stacked model, or continue them; then
-    save each branch's best epoch as its own model file."""
+    """Train ``units`` (same settings, as many epochs) as one stacked model, or continue them; save
+    each branch's best epoch as its own model file as soon as the branch stops."""
     names = [u.name for u in units]
     ckpt = StackCheckpoint.of(run, names)
     losses = [unit_loss(u, train) for u in units]
     with strategy.scope():
         if ckpt.exists():
             model, states = ckpt.load()
+            group = ckpt.group()
             print(f"{len(units)} classes stacked ({', '.join(names)}): resuming after epoch "
                   f"{max(s.epoch for s in states.values())}")
         else:
-            model, states = stack_model(units, models, train, trunk), {n: UnitState() for n in names}
+            model, states, group = stack_model(units, models, train, trunk), {n: UnitState() for n in names}, names
             model.compile(optimizer=optimizer(units[0].cfg, len(train.ids)), loss=losses)
             print(f"{len(units)} classes stacked ({', '.join(names)}): training")
     log.info("stack of %d: %s", len(units), ", ".join(names))
-    epoch = max(s.epoch for s in states.values())
-    if not all(states[u.name].done(u.epochs) for u in units):
+    while True:
+        stopped = [u for u in units if states[u.name].done(u.epochs)]
+        for unit in stopped:
+            if run.is_done(unit.name):  # saved before an interruption
+                print(f"{unit.title}: already trained, skipped")
+                continue
+            branch = model.get_layer(unit.model_name)
+            branch.load_weights(ckpt.best(unit.name))
+            whole = models.finish(unit, branch if trunk is None else on_trunk(unit, branch, models))
+            save_unit(run, unit, whole, states[unit.name], train, stacked_with=group)
+        if len(stopped) == len(units):
+            break
+        if stopped:
+            with strategy.scope():
+                model, units, losses, ckpt = narrow(run, model, units, states, losses, ckpt, group, len(train.ids))
+        epoch = max(states[u.name].epoch for u in units)
         model.fit(stack_batches(units, train, units[0].cfg.seed + epoch), epochs=units[0].epochs, initial_epoch=epoch,
                   shuffle=False, verbose=1 if sys.stdout.isatty() else 2,
-                  callbacks=[StackEpochEnd(units, states, ckpt, val, losses)])
-    for unit in units:
-        if run.is_done(unit.name):  # saved before an interruption
-            print(f"{unit.title}: already trained, skipped")
-            continue
-        branch = model.get_layer(unit.model_name)
-        branch.load_weights(ckpt.best(unit.name))
-        whole = models.finish(unit, branch if trunk is None else on_trunk(unit, branch, models))
-        save_unit(run, unit, whole, states[unit.name], train, stacked_with=names)
+                  callbacks=[StackEpochEnd(units, {u.name: states[u.name] for u in units}, ckpt, val, losses, group)])
     shutil.rmtree(ckpt.folder, ignore_errors=True)
+
+
+def narrow(run: Run, model: keras.Model, units: list[Unit], states: dict[str, UnitState], losses: list,
+           ckpt: StackCheckpoint, group: list[str], images: int):
+    """The stack without its stopped branches: the same layers (weights, dropout seeds) under a new
+    optimizer that carries Adam's step count and moments over, so the others go on as they would
+    have. Its checkpoint replaces the old one (their best epochs' files are handed over)."""
+    keep = [k for k, u in enumerate(units) if not states[u.name].done(u.epochs)]
+    kept, losses = [units[k] for k in keep], [losses[k] for k in keep]
+    narrowed = keras.Model(model.inputs, [model.outputs[k] for k in keep], name="stack")
+    narrowed.compile(optimizer=optimizer(kept[0].cfg, images), loss=losses)
+    carry_optimizer(model.optimizer, narrowed.optimizer, narrowed.trainable_variables)
+    new = StackCheckpoint.of(run, [u.name for u in kept])
+    new.save(narrowed, {u.name: states[u.name] for u in kept}, {}, group,
+             inherited={u.name: ckpt.best(u.name) for u in kept})
+    shutil.rmtree(ckpt.folder, ignore_errors=True)
+    print(f"{', '.join(u.name for u in units if u not in kept)} stopped; the stack goes on with "
+          f"{', '.join(u.name for u in kept)}")
+    return narrowed, kept, losses, new
+
+
+def carry_optimizer(old, new, variables: list) -> None:
+    """Build ``new`` (Adam or AdamW, maybe under a float16 loss scale) for ``variables``, a subset of
+    ``old``'s, with ``old``'s step count (the cosine schedule's position), loss scale and moments."""
+    new.build(variables)
+    for name in ("dynamic_scale", "step_counter"):  # LossScaleOptimizer's own state
+        if hasattr(old, name):
+            getattr(new, name).assign(getattr(old, name))
+    old, new = getattr(old, "inner_optimizer", old), getattr(new, "inner_optimizer", new)
+    new.iterations.assign(old.iterations)
+    for slots in ("_momentums", "_velocities", "_velocity_hats"):
+        if getattr(old, slots, None):
+            for v in variables:
+                getattr(new, slots)[new._get_variable_index(v)].assign(getattr(old, slots)[old._get_variable_index(v)])
 
 
 def on_trunk(unit: Unit, head: keras.Model, models: ModelFactory) -> keras.Model:
