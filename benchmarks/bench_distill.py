@@ -1,8 +1,8 @@
 """make bench-distill: the study's CNN (100x100, from scratch) taught by EfficientNet-Lite0.
 
 Trains the teacher (Lite0 at 224, last 2 blocks fine-tuned on cached activations), exports its int8
-bundle, measures what the teacher costs per image (Keras float32 against the int8 bundle through the
-edge runtime), then trains students on `train` and reports on `val`: one row per architecture x
+bundle, measures what the teacher costs per image (Keras at the run's precision against the int8 bundle
+through the edge runtime), then trains students on `train` and reports on `val`: one row per architecture x
 teacher x distill weight, with the plain recipe's figure beside it. Finished runs are reused,
 interrupted ones resumed: ``python benchmarks/bench_distill.py VOC_ROOT WORK_DIR [NAME,...|all]``.
 
@@ -35,6 +35,8 @@ TEACHER = ["--arch", "multioutput", "--backbone", "efficientnet-lite0", "--img-s
 AUGMENT = ["--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2"]
 # The study's CNN with the batch-16 recipe of bench-train (cosine from 5e-4), 30 epochs.
 RECIPE = ["--epochs", "30", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
+# The long row: 100 epochs on 32 views a photo (each view seen about 3 times, not 12)
+LONG = ["--epochs", "100", "--patience", "30", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
 # The half-label rows: 10 epochs (three runs fit an afternoon on 2 cores), 4 teacher views a photo.
 HALF = ["--epochs", "10", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
 # bench-train's independent-3 and shared-3, the per-class models trained side by side (--stack 20)
@@ -53,6 +55,8 @@ def distil(teacher: str, weight: float, temperature: float = 2.0, views: str = "
 STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teacher}" etc. filled in)
     "multioutput-plain": ("multioutput", "full", RECIPE),
     "multioutput-lite0-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("teacher", 0.7)]),
+    "multioutput-lite0-w0.7-t2-long": ("multioutput", "full", [*LONG, *distil("teacher", 0.7, views="teacher-v32",
+                                                                              count=32)]),
     "multioutput-lite0-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("teacher", 0.9)]),
     "multioutput-int8-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 0.7)]),
     "independent-lite0-w0.7-t2": ("independent", "full", [*PER_CLASS, *distil("teacher", 0.7)]),
@@ -125,7 +129,7 @@ def teacher_rates(run: Path, bundle: Path, voc_root: str, images: int = 256) -> 
     cfg.root = voc_root
     pixels = load_arrays(load_run_split(cfg, "val"), cfg.model.pixels, limit=images).images
     rows = []
-    for name, source in (("Keras float32 (the RUN)", run), ("int8 bundle, edge runtime", bundle)):
+    for name, source in ((f"Keras {cfg.precision} (the RUN)", run), ("int8 bundle, edge runtime", bundle)):
         teacher = open_teacher(describe_teacher(source, cfg.classes))
         teacher.predict(pixels[:32])  # warm-up: tracing, interpreter allocation
         t0 = time.time()
