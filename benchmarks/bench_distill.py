@@ -1,8 +1,8 @@
 """make bench-distill: the study's CNN (100x100, from scratch) taught by EfficientNet-Lite0.
 
 Trains the teacher (Lite0 at 224, last 2 blocks fine-tuned on cached activations), exports its int8
-bundle, measures what the teacher costs per image (Keras at the run's precision against the int8 bundle
-through the edge runtime), then trains students on `train` and reports on `val`: one row per architecture x
+bundle, measures what the teacher costs per image (Keras in float32 and bfloat16 against the int8
+bundle through the edge runtime), then trains students on `train` and reports on `val`: one row per architecture x
 teacher x distill weight, with the plain recipe's figure beside it. Finished runs are reused,
 interrupted ones resumed: ``python benchmarks/bench_distill.py VOC_ROOT WORK_DIR [NAME,...|all]``.
 
@@ -119,24 +119,38 @@ def half_labels(voc_root: str, work: Path) -> tuple[Path, Path]:
 
 
 def teacher_rates(run: Path, bundle: Path, voc_root: str, images: int = 256) -> list[dict]:
-    """Images/s of each way to run the teacher, on val photos at its input size."""
+    """Images/s of each way to run the teacher, on val photos at its input size, and how far each one's
+    probabilities move from Keras float32's: the saved model in float32, the same weights computing in
+    bfloat16 (where the CPU has bfloat16 units), the int8 bundle through the edge runtime."""
+    import numpy as np
+
     from toolkit.data.pipeline import load_arrays
-    from toolkit.predict import load_run_split
+    from toolkit.metrics import mean_ap
+    from toolkit.predict import load_run_split, predict_batches
     from toolkit.run import Run
+    from toolkit.train.precision import BF16_FLAGS, cpu_flags, with_policy
     from toolkit.train.teacher import describe_teacher, open_teacher
 
     cfg = Run(run).config()
     cfg.root = voc_root
-    pixels = load_arrays(load_run_split(cfg, "val"), cfg.model.pixels, limit=images).images
-    rows = []
-    for name, source in ((f"Keras {cfg.precision} (the RUN)", run), ("int8 bundle, edge runtime", bundle)):
-        teacher = open_teacher(describe_teacher(source, cfg.classes))
-        teacher.predict(pixels[:32])  # warm-up: tracing, interpreter allocation
+    val = load_arrays(load_run_split(cfg, "val"), cfg.model.pixels, limit=images)
+    pixels = val.images
+    ways = [("Keras float32 (the RUN)", open_teacher(describe_teacher(run, cfg.classes)).predict)]
+    if cpu_flags() & BF16_FLAGS:
+        half = [with_policy(m, "mixed_bfloat16") for m in Run(run).load_models()]
+        ways.append(("Keras bfloat16 (the RUN's weights)",
+                     lambda x: np.concatenate([predict_batches(m, x) for m in half], axis=1)))
+    ways.append(("int8 bundle, edge runtime", open_teacher(describe_teacher(bundle, cfg.classes)).predict))
+    rows, reference = [], None
+    for name, predict in ways:
+        predict(pixels[:32])  # warm-up: tracing, interpreter allocation
         t0 = time.time()
-        for start in range(0, len(pixels), 64):
-            teacher.predict(pixels[start : start + 64])
+        probs = np.concatenate([predict(pixels[start : start + 64]) for start in range(0, len(pixels), 64)])
         rate = len(pixels) / (time.time() - t0)
-        rows.append({"teacher": name, "input": cfg.model.pixels, "images_per_s": round(rate, 1)})
+        reference = probs if reference is None else reference
+        rows.append({"teacher": name, "input": cfg.model.pixels, "images_per_s": round(rate, 1),
+                     f"mAP_{len(pixels)}_val": round(100 * mean_ap(val.labels, probs, val.mask > 0), 2),
+                     "max_dprob_vs_float32": f"{np.abs(probs - reference).max():.3f}"})
     return rows
 
 

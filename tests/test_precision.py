@@ -38,19 +38,23 @@ def test_mixed_training_saves_float32_models(synth_root, tmp_path, precision):
     assert result.exit_code == 0 and "drop +0.00" in result.output, result.output
 
 
-def test_float32_copy_keeps_the_weights():
+def test_with_policy_keeps_the_weights():
     from tests.helpers import TINY
     from toolkit.models import build_model
-    from toolkit.train.precision import float32_copy
+    from toolkit.train.precision import with_policy
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         mixed = build_model(TINY, 5, "m")
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    plain = float32_copy(mixed)
+    plain = with_policy(mixed)
     assert mixed.layers[2].dtype_policy.name == "mixed_bfloat16" and plain.layers[2].dtype_policy.name == "float32"
     for a, b in zip(mixed.get_weights(), plain.get_weights()):
         np.testing.assert_array_equal(a, b)
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(plain(x)), np.asarray(mixed(x)), atol=0.05)  # bfloat16's 8-bit mantissa
+    half = with_policy(plain, "mixed_bfloat16")  # a saved (float32) model run in 16 bits, as bench-distill's teacher
+    assert half.layers[2].dtype_policy.name == "mixed_bfloat16"
+    assert half.get_layer("probs").dtype_policy.name == "float32"
+    np.testing.assert_allclose(np.asarray(half(x)), np.asarray(mixed(x)), atol=1e-6)

@@ -23,7 +23,7 @@ from toolkit.metrics import mean_ap
 from toolkit.predict import predict_batches
 from toolkit.run import Run
 from toolkit.train.checkpoint import Checkpoint, UnitState
-from toolkit.train.precision import float32_copy
+from toolkit.train.precision import with_policy
 
 log = logging.getLogger("mledge.train")
 
@@ -175,7 +175,7 @@ def finish_unit(run: Run, unit: Unit, models: ModelFactory, model, ckpt: Checkpo
 
 def save_unit(run: Run, unit: Unit, model: keras.Model, state: UnitState, train: SplitArrays, **extra) -> None:
     """The unit's finished model (float32) and its record, written last: the record marks it done."""
-    model = float32_copy(model)
+    model = with_policy(model)
     save_model_atomic(model, run.model_path(unit.name))
     cfg = unit.cfg
     write_json(run.record_path(unit.name), {

@@ -35,31 +35,34 @@ def resolve(precision: str) -> str:
     return "bfloat16" if cpu_flags() & BF16_FLAGS else "float32"
 
 
-def float32_copy(model):
-    """The same model and weights computing in float32 (a mixed-precision model's layers keep their
-    policy in the saved file, which would make predictions and exports compute in 16 bits)."""
+def with_policy(model, policy: str = "float32"):
+    """The same model and weights computing under ``policy``: float32 (a mixed-precision model's layers
+    keep their policy in the saved file, which would make predictions and exports compute in 16 bits),
+    or mixed_bfloat16 to run a saved model in 16 bits; the output layer ("probs") stays float32."""
     config = model.get_config()
-    if "mixed_" not in repr(config):
+    if policy == "float32" and "mixed_" not in repr(config):
         return model
 
-    def to_float32(node):
+    def convert(node):
         if isinstance(node, dict):
+            if node.get("name") == "probs" and "dtype" in node:  # a layer's config: the sigmoid keeps float32
+                return
             if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(node.get("config"), dict):
-                node["config"]["name"] = "float32"
+                node["config"]["name"] = policy
             for value in node.values():
-                to_float32(value)
+                convert(value)
         elif isinstance(node, list):
             for value in node:
-                to_float32(value)
+                convert(value)
 
     import keras
 
-    to_float32(config)
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")  # for the layers whose config names none (the input)
+    convert(config)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)  # for the layers whose config names none (the input)
     try:
         copy = model.__class__.from_config(config)
     finally:
-        keras.mixed_precision.set_global_policy(policy)
+        keras.mixed_precision.set_global_policy(previous)
     copy.set_weights(model.get_weights())
     return copy
