@@ -19,9 +19,11 @@ OFF = {"flip": False, "zoom": 0.0, "shear_degrees": 0.0}
 
 
 def train_cli(synth_root, out, *extra):
-    result = CliRunner().invoke(main, tiny_cli_args(synth_root, "multioutput", out, *extra))
+    """The trained model with its optimizer: trained in float32, so the saved file is the trained model
+    itself (a bfloat16 run, --precision auto on a CPU with AMX, saves a float32 copy without one)."""
+    result = CliRunner().invoke(main, tiny_cli_args(synth_root, "multioutput", out, "--precision", "float32", *extra))
     assert result.exit_code == 0, result.output
-    return keras.models.load_model(out / "models" / "model.keras")  # with its optimizer
+    return keras.models.load_model(out / "models" / "model.keras")
 
 
 def test_cosine_schedule_reaches_zero_and_constant_stays(synth_root, tmp_path):
