@@ -37,6 +37,9 @@ AUGMENT = ["--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2"]
 RECIPE = ["--epochs", "30", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
 # The long row: 100 epochs on 32 views a photo (each view seen about 3 times, not 12)
 LONG = ["--epochs", "100", "--patience", "30", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
+# Longer still, on the int8 teacher (twice as fast to ask as Keras float32 here): 300 epochs on 64 views
+# a photo, batch 32 at the rate scaled by sqrt(2) (twice the images an epoch costs a batch-16 step)
+XLONG = ["--epochs", "300", "--patience", "60", "--lr", "7e-4", "--batch", "32", "--schedule", "cosine", *AUGMENT]
 # The half-label rows: 10 epochs (three runs fit an afternoon on 2 cores), 4 teacher views a photo.
 HALF = ["--epochs", "10", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
 # bench-train's independent-3 and shared-3, the per-class models trained side by side (--stack 20)
@@ -57,8 +60,12 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
     "multioutput-lite0-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("teacher", 0.7)]),
     "multioutput-lite0-w0.7-t2-long": ("multioutput", "full", [*LONG, *distil("teacher", 0.7, views="teacher-v32",
                                                                               count=32)]),
+    "multioutput-int8-w0.7-t2-xlong": ("multioutput", "full", [*XLONG, *distil("bundle", 0.7, views="bundle-v64",
+                                                                              count=64)]),
     "multioutput-lite0-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("teacher", 0.9)]),
     "multioutput-int8-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 0.7)]),
+    "multioutput-int8-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 0.9)]),
+    "multioutput-int8-w1.0-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 1.0)]),
     "independent-lite0-w0.7-t2": ("independent", "full", [*PER_CLASS, *distil("teacher", 0.7)]),
     "shared-lite0-w0.7-t2": ("shared", "full", [*PER_CLASS, *distil("teacher", 0.7)]),
     "shared-multitask-lite0-w0.7-t2": ("shared", "full", [*PER_CLASS, "--trunk", "multitask",

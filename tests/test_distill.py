@@ -20,6 +20,7 @@ from toolkit.data.pipeline import Augment, SplitArrays
 from toolkit.data.views import TeacherViews, render_views, to_logits, view_dataset
 from toolkit.losses import DistillLoss, MaskedLoss
 from toolkit.run import Run
+from toolkit.train.teacher import teacher_threads
 
 FEW = ["aeroplane", "car", "person"]
 
@@ -68,6 +69,16 @@ def test_teacher_and_student_see_the_same_pixels():
         assert np.abs(views.images[v].astype(float) - small).max() <= 1.0  # rounding: the teacher saw uint8
         np.testing.assert_allclose(views.logits[v], to_logits(shown[v].reshape(5, -1, 3).mean(axis=1) / 255),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_a_bundle_teacher_uses_the_cores_a_job_may(monkeypatch):
+    """An interpreter runs on one thread unless told; a --jobs share (TF_NUM_INTRAOP_THREADS) is kept."""
+    import os
+
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    assert teacher_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    assert teacher_threads() == 1
 
 
 def test_each_class_model_learns_its_own_column():

@@ -94,6 +94,12 @@ def describe_teacher(path: str | Path, classes: list[str]) -> dict:
             "columns": [list(their_classes).index(c) for c in classes]}
 
 
+def teacher_threads() -> int:
+    """Threads for a bundle teacher's interpreter, which otherwise runs on one: the cores this process
+    may use, or its share of them under --jobs (which sets TensorFlow's own thread count)."""
+    return int(os.environ.get("TF_NUM_INTRAOP_THREADS") or len(os.sched_getaffinity(0)))
+
+
 def open_teacher(described: dict) -> Teacher:
     """The teacher ``describe_teacher`` checked, loaded: Keras models of a RUN (float32) or the bundle's
     interpreters."""
@@ -103,7 +109,7 @@ def open_teacher(described: dict) -> Teacher:
     if record["kind"] == "bundle":
         from edge.predictor import Predictor
 
-        score = Predictor(path).predict_pixels
+        score = Predictor(path, num_threads=teacher_threads()).predict_pixels
     else:
         run = Run(path)
         models = run.load_models()
