@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -73,8 +74,6 @@ def test_teacher_and_student_see_the_same_pixels():
 
 def test_a_bundle_teacher_uses_the_cores_a_job_may(monkeypatch):
     """An interpreter runs on one thread unless told; a --jobs share (TF_NUM_INTRAOP_THREADS) is kept."""
-    import os
-
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
     assert teacher_threads() == len(os.sched_getaffinity(0))
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
