@@ -77,6 +77,10 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.option("--lr", default=1e-3, show_default=True, type=LEARNING_RATE, help="Adam learning rate.")
 @click.option("--weight-decay", default=0.0, show_default=True, type=WEIGHT_DECAY,
               help="> 0: AdamW with this weight decay.")
+@click.option("--ema", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="Keep a moving average of the weights, this decay a step (0: off; 0.99 to 0.9999 average about "
+              "the last 1 / (1 - DECAY) steps); val scores it and the run keeps it, steadier than any one epoch's "
+              "weights. multioutput, or independent/shared with --stack 1.")
 @click.option("--schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
               help="Learning-rate schedule: constant (the study's) or cosine decay to 0 over --epochs.")
 @click.option("--loss", type=click.Choice(LOSS_CHOICES), default="bce", show_default=True,
@@ -139,8 +143,8 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               "optimizer state in memory, and as checkpoint on disk (the study's CNN: about 0.7 GB each at the peak).")
 def train(root, arch, out, resume_run, force, final_from, split, val_split, data_format, classes_file, labels,
           difficult, on_bad_image, epochs, patience,
-          img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, schedule, loss,
-          no_augment, zoom, shear, translate, jitter, trunk, init_run, seed, precision, mixed_precision, strategy,
+          img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, ema, schedule,
+          loss, no_augment, zoom, shear, translate, jitter, trunk, init_run, seed, precision, mixed_precision, strategy,
           teacher, distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs, stack):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from edge.datasets import detect_format
@@ -190,8 +194,8 @@ def train(root, arch, out, resume_run, force, final_from, split, val_split, data
             difficult=difficult, on_bad_image=on_bad_image, augment=augment,
             model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
                             freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks, head=head),
-            epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, schedule=schedule, loss=loss, seed=seed,
-            patience=patience, trunk=trunk, init=str(Path(init_run).resolve()) if init_run else None,
+            epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, ema=ema, schedule=schedule, loss=loss,
+            seed=seed, patience=patience, trunk=trunk, init=str(Path(init_run).resolve()) if init_run else None,
             strategy=strategy, distill=distill, stack=stack,
             precision=resolve_precision("float16" if mixed_precision else precision),
         )

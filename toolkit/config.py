@@ -59,6 +59,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0  # > 0: AdamW with this decoupled weight decay instead of Adam
     schedule: str = "constant"  # constant | cosine (decays to 0 over the epochs)
+    ema: float = 0.0  # > 0: val scores, and the run keeps, this moving average of the weights (train/ema.py)
     loss: str = "bce"
     seed: int = 0
     patience: int = 5  # epochs without a better val mAP before stopping; 0 = never stop early

@@ -100,14 +100,26 @@ class Checkpoint(StateFolder):
         return keras.models.load_model(self.folder / files["last"]), UnitState(**data)
 
     def save(self, model, state: UnitState, improved: bool) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        files = {"last": f"last-{state.epoch:05d}.keras",
-                 "best": f"best-{state.epoch:05d}.weights.h5" if improved else self._files()["best"]}
-        save_model_atomic(model, self.folder / files["last"])
         if improved:
-            save_weights_atomic(model, self.folder / files["best"])
+            self.save_best(model, state)
+        self.save_last(model, state)
+
+    def save_best(self, model, state: UnitState) -> None:
+        """The weights of the epoch just finished, the best so far; counted once save_last names them."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        save_weights_atomic(model, self.folder / best_name(state))
+
+    def save_last(self, model, state: UnitState) -> None:
+        """The model and optimizer after the epoch, then state.json naming it and the best epoch's weights."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        files = {"last": f"last-{state.epoch:05d}.keras", "best": best_name(state)}
+        save_model_atomic(model, self.folder / files["last"])
         write_json(self.state_path, {**asdict(state), "files": files})  # the switch: one rename
         sweep(self.folder, {*files.values(), self.state_path.name})
+
+
+def best_name(state: UnitState) -> str:
+    return f"best-{state.best_epoch:05d}.weights.h5"
 
 
 def save_weights_atomic(model, path: Path) -> None:

@@ -23,6 +23,7 @@ from toolkit.metrics import mean_ap
 from toolkit.predict import predict_batches
 from toolkit.run import Run
 from toolkit.train.checkpoint import Checkpoint, UnitState
+from toolkit.train.ema import averaged_weights
 from toolkit.train.precision import with_policy
 
 log = logging.getLogger("mledge.train")
@@ -63,16 +64,18 @@ class ModelFactory(Protocol):
 
 
 def optimizer(cfg: TrainConfig, images: int):
-    """Adam (the study's), or AdamW with --weight-decay; --schedule cosine decays the rate to 0."""
+    """Adam (the study's), or AdamW with --weight-decay; --schedule cosine decays the rate to 0; --ema
+    keeps a moving average of the weights (train/ema.py)."""
     lr = cfg.lr
     if cfg.schedule == "cosine":
         steps = cfg.epochs * -(-images // cfg.batch)
         lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps)
     elif cfg.schedule != "constant":
         raise UserError(f"--schedule must be constant or cosine, not {cfg.schedule!r}")
+    ema = {"use_ema": True, "ema_momentum": cfg.ema} if cfg.ema else {}
     if cfg.weight_decay > 0:
-        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay)
-    return keras.optimizers.Adam(lr)
+        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay, **ema)
+    return keras.optimizers.Adam(lr, **ema)
 
 
 def batches(cfg: TrainConfig, train: SplitArrays, seed: int, columns: list[int] | None):
@@ -124,7 +127,8 @@ def unit_loss(unit: Unit, train: SplitArrays):
 
 
 class EpochEnd(keras.callbacks.Callback):
-    """After each epoch: val score, the state, checkpoint (last + best), early stopping."""
+    """After each epoch: val score, the state, checkpoint (last + best), early stopping. With --ema the
+    averaged weights are scored and kept as the best; the last checkpoint holds the raw ones."""
 
     def __init__(self, unit: Unit, state: UnitState, ckpt: Checkpoint, val: SplitArrays | None):
         super().__init__()
@@ -135,11 +139,13 @@ class EpochEnd(keras.callbacks.Callback):
         self.t0 = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        score, val_loss = val_score(self.model, self.unit, self.val)
         loss = float((logs or {}).get("loss", float("nan")))
-        improved = self.state.end_epoch(loss, val_loss, score, time.time() - self.t0, self.unit.cfg.patience)
+        with averaged_weights(self.model):
+            score, val_loss = val_score(self.model, self.unit, self.val)
+            if self.state.end_epoch(loss, val_loss, score, time.time() - self.t0, self.unit.cfg.patience):
+                self.ckpt.save_best(self.model, self.state)
         self.model.stop_training = self.state.stopped
-        self.ckpt.save(self.model, self.state, improved)
+        self.ckpt.save_last(self.model, self.state)
 
 
 def fit_unit(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays | None,
@@ -185,7 +191,7 @@ def save_unit(run: Run, unit: Unit, model: keras.Model, state: UnitState, train:
         "params": int(model.count_params()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "settings": {"epochs": cfg.epochs, "lr": cfg.lr, "loss": cfg.loss, "batch": cfg.batch,
                      "patience": cfg.patience, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,
-                     "img_size": cfg.model.img_size},
+                     "ema": cfg.ema, "img_size": cfg.model.img_size},
         "history": state.history, **extra,
     })
     log.info("%s: done, kept epoch %d of %d", unit.name, state.best_epoch, state.epoch)

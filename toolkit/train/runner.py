@@ -22,6 +22,7 @@ from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, summarize
 from toolkit.predict import load_run_split, predict_run
 from toolkit.run import TRUNK, Run
+from toolkit.train.ema import check_ema
 from toolkit.train.final import final_outputs
 from toolkit.train.init_run import check_init_run
 from toolkit.train.multiworker import is_chief
@@ -64,6 +65,7 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
         shutil.rmtree(run.path)
     check_trunk_run(cfg)
     check_init_run(cfg)
+    check_ema(cfg)
     train, val = load_training_data(cfg)  # validates the data before anything is written
     if cfg.distill:
         check_distill(cfg)
