@@ -69,6 +69,10 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
     "multioutput-int8-w0.7-t2-xlong-fresh": ("multioutput", "full", [
         *FRESH, *distil("bundle", 0.7, views="bundle-v64-seed1", count=64),
         "--init", "{base}/multioutput-int8-w0.7-t2-xlong"]),
+    # the same, scoring and keeping the moving average of its weights (about the last 6 epochs' steps)
+    "multioutput-int8-w0.7-t2-xlong-fresh-ema": ("multioutput", "full", [
+        *FRESH, "--ema", "0.998", *distil("bundle", 0.7, views="bundle-v64-seed1", count=64),
+        "--init", "{base}/multioutput-int8-w0.7-t2-xlong"]),
     "multioutput-lite0-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("teacher", 0.9)]),
     "multioutput-int8-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 0.7)]),
     "multioutput-int8-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 0.9)]),
@@ -94,7 +98,8 @@ DEFAULT = ["multioutput-lite0-w0.7-t2"]
 # students whose trunk is another student's, trained first
 NEEDS = {**{name: "multioutput-lite0-w0.7-t2"
             for name in ("shared-mo-trunk-w0.7-t2", "shared-mo-trunk-plain", "independent-mo-init-w0.7-t2")},
-         "multioutput-int8-w0.7-t2-xlong-fresh": "multioutput-int8-w0.7-t2-xlong"}
+         **dict.fromkeys(("multioutput-int8-w0.7-t2-xlong-fresh", "multioutput-int8-w0.7-t2-xlong-fresh-ema"),
+                         "multioutput-int8-w0.7-t2-xlong")}
 # Figures of the same architectures without a teacher, from make bench-train (README), for the table.
 PLAIN = {"independent": 14.10, "shared": 14.90}
 
