@@ -40,10 +40,15 @@ LONG = ["--epochs", "100", "--patience", "30", "--lr", "5e-4", "--batch", "16", 
 # Longer still, on the int8 teacher (twice as fast to ask as Keras float32 here): 300 epochs on 64 views
 # a photo, batch 32 at the rate scaled by sqrt(2), never stopped early (the cosine rate decays to 0 at 300)
 XLONG = ["--epochs", "300", "--patience", "0", "--lr", "7e-4", "--batch", "32", "--schedule", "cosine", *AUGMENT]
-# Its second stage: the 300-epoch student (best epoch) tuned 60 epochs on 64 fresh views a photo (another
-# seed), since it had learnt its own views by heart: each fresh view is seen about once
-FRESH = ["--epochs", "60", "--patience", "0", "--lr", "3e-4", "--batch", "32", "--schedule", "cosine", "--seed", "1",
-         *AUGMENT]
+
+
+def fresh(seed: int) -> list[str]:
+    """A further stage of the 300-epoch student (its kept model, by --init), which had learnt its own views
+    by heart: 60 epochs on 64 fresh views a photo (another seed makes other views), each seen about once."""
+    return ["--epochs", "60", "--patience", "0", "--lr", "3e-4", "--batch", "32", "--schedule", "cosine", "--seed",
+            str(seed), *AUGMENT]
+
+
 # The half-label rows: 10 epochs (three runs fit an afternoon on 2 cores), 4 teacher views a photo.
 HALF = ["--epochs", "10", "--patience", "10", "--lr", "5e-4", "--batch", "16", "--schedule", "cosine", *AUGMENT]
 # bench-train's independent-3 and shared-3, the per-class models trained side by side (--stack 20)
@@ -67,12 +72,16 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
     "multioutput-int8-w0.7-t2-xlong": ("multioutput", "full", [*XLONG, *distil("bundle", 0.7, views="bundle-v64",
                                                                               count=64)]),
     "multioutput-int8-w0.7-t2-xlong-fresh": ("multioutput", "full", [
-        *FRESH, *distil("bundle", 0.7, views="bundle-v64-seed1", count=64),
+        *fresh(1), *distil("bundle", 0.7, views="bundle-v64-seed1", count=64),
         "--init", "{base}/multioutput-int8-w0.7-t2-xlong"]),
     # the same, scoring and keeping the moving average of its weights (about the last 6 epochs' steps)
     "multioutput-int8-w0.7-t2-xlong-fresh-ema": ("multioutput", "full", [
-        *FRESH, "--ema", "0.998", *distil("bundle", 0.7, views="bundle-v64-seed1", count=64),
+        *fresh(1), "--ema", "0.998", *distil("bundle", 0.7, views="bundle-v64-seed1", count=64),
         "--init", "{base}/multioutput-int8-w0.7-t2-xlong"]),
+    # a third stage: that run tuned 60 epochs more on 64 views of yet another seed
+    "multioutput-int8-w0.7-t2-xlong-fresh2-ema": ("multioutput", "full", [
+        *fresh(2), "--ema", "0.998", *distil("bundle", 0.7, views="bundle-v64-seed2", count=64),
+        "--init", "{base}/multioutput-int8-w0.7-t2-xlong-fresh-ema"]),
     "multioutput-lite0-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("teacher", 0.9)]),
     "multioutput-int8-w0.7-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 0.7)]),
     "multioutput-int8-w0.9-t2": ("multioutput", "full", [*RECIPE, *distil("bundle", 0.9)]),
@@ -99,7 +108,8 @@ DEFAULT = ["multioutput-lite0-w0.7-t2"]
 NEEDS = {**{name: "multioutput-lite0-w0.7-t2"
             for name in ("shared-mo-trunk-w0.7-t2", "shared-mo-trunk-plain", "independent-mo-init-w0.7-t2")},
          **dict.fromkeys(("multioutput-int8-w0.7-t2-xlong-fresh", "multioutput-int8-w0.7-t2-xlong-fresh-ema"),
-                         "multioutput-int8-w0.7-t2-xlong")}
+                         "multioutput-int8-w0.7-t2-xlong"),
+         "multioutput-int8-w0.7-t2-xlong-fresh2-ema": "multioutput-int8-w0.7-t2-xlong-fresh-ema"}
 # Figures of the same architectures without a teacher, from make bench-train (README), for the table.
 PLAIN = {"independent": 14.10, "shared": 14.90}
 
@@ -206,11 +216,14 @@ def main(voc_root: str, work: str, names: list[str]) -> None:
         args = [a.format(**{k: str(v) for k, v in places.items()}) for a in args]
         ensure_run(base / name, roots[data], ["--arch", arch, *args])
 
+    def ensure_with_needs(name: str) -> None:
+        if name in NEEDS:  # trained (or reused, when finished) before the student that needs it
+            ensure_with_needs(NEEDS[name])
+        ensure_student(name)
+
     rows = []
     for name in names:
-        if name in NEEDS:  # trained (or reused, when finished) before the student that needs it
-            ensure_student(NEEDS[name])
-        ensure_student(name)
+        ensure_with_needs(name)
         arch = STUDENTS[name][0]
         rows.append(report(base / name, name, arch))
         if arch in PLAIN:
