@@ -218,15 +218,18 @@ def test_other_losses_train(synth_root, tmp_path, loss):
     assert json.loads((tmp_path / loss / "config.json").read_text())["loss"] == loss
 
 
-def test_mirrored_strategy_on_two_logical_cpus(synth_root, tmp_path):
-    """MirroredStrategy over two logical CPU devices (what a 2-GPU machine would give)."""
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_mirrored_strategy_on_two_logical_cpus(synth_root, tmp_path, ema):
+    """MirroredStrategy over two logical CPU devices (what a 2-GPU machine would give); --ema swaps
+    mirrored variables."""
     code = f"""
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from toolkit import train
 from tests.helpers import tiny_config
-metrics = train.start(tiny_config({str(synth_root)!r}, "multioutput", strategy="mirrored"), {str(tmp_path / "m")!r})
+metrics = train.start(tiny_config({str(synth_root)!r}, "multioutput", strategy="mirrored", ema={ema}),
+                        {str(tmp_path / "m")!r})
 print("replicas", tf.distribute.MirroredStrategy().num_replicas_in_sync, "mAP", metrics["mAP_area"])
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
