@@ -104,7 +104,7 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
                                                              "--unlabeled", "{unlabeled}"]),
 }
 DEFAULT = ["multioutput-lite0-w0.7-t2"]
-# students whose trunk is another student's, trained first
+# students that start from another student (its trunk, or its weights with --init), trained first
 NEEDS = {**{name: "multioutput-lite0-w0.7-t2"
             for name in ("shared-mo-trunk-w0.7-t2", "shared-mo-trunk-plain", "independent-mo-init-w0.7-t2")},
          **dict.fromkeys(("multioutput-int8-w0.7-t2-xlong-fresh", "multioutput-int8-w0.7-t2-xlong-fresh-ema"),

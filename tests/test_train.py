@@ -220,8 +220,8 @@ def test_other_losses_train(synth_root, tmp_path, loss):
 
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 def test_mirrored_strategy_on_two_logical_cpus(synth_root, tmp_path, ema):
-    """MirroredStrategy over two logical CPU devices (what a 2-GPU machine would give); --ema swaps
-    mirrored variables."""
+    """MirroredStrategy over two logical CPU devices (what a 2-GPU machine would give), also with
+    --ema, whose average is swapped into mirrored variables."""
     code = f"""
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
