@@ -105,11 +105,14 @@ STUDENTS = {  # name -> (architecture, data ("full" or "half"), options; "{teach
 }
 DEFAULT = ["multioutput-lite0-w0.7-t2"]
 # students that start from another student (its trunk, or its weights with --init), trained first
-NEEDS = {**{name: "multioutput-lite0-w0.7-t2"
-            for name in ("shared-mo-trunk-w0.7-t2", "shared-mo-trunk-plain", "independent-mo-init-w0.7-t2")},
-         **dict.fromkeys(("multioutput-int8-w0.7-t2-xlong-fresh", "multioutput-int8-w0.7-t2-xlong-fresh-ema"),
-                         "multioutput-int8-w0.7-t2-xlong"),
-         "multioutput-int8-w0.7-t2-xlong-fresh2-ema": "multioutput-int8-w0.7-t2-xlong-fresh-ema"}
+NEEDS = {
+    "shared-mo-trunk-w0.7-t2": "multioutput-lite0-w0.7-t2",
+    "shared-mo-trunk-plain": "multioutput-lite0-w0.7-t2",
+    "independent-mo-init-w0.7-t2": "multioutput-lite0-w0.7-t2",
+    "multioutput-int8-w0.7-t2-xlong-fresh": "multioutput-int8-w0.7-t2-xlong",
+    "multioutput-int8-w0.7-t2-xlong-fresh-ema": "multioutput-int8-w0.7-t2-xlong",
+    "multioutput-int8-w0.7-t2-xlong-fresh2-ema": "multioutput-int8-w0.7-t2-xlong-fresh-ema",
+}
 # Figures of the same architectures without a teacher, from make bench-train (README), for the table.
 PLAIN = {"independent": 14.10, "shared": 14.90}
 
