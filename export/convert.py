@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,11 @@ from edge.predictor import Predictor
 from export.bundle_writer import file_entry, write_manifest
 from export.quantize import QUANT_MODES, representative_dataset
 from toolkit import __version__
-from toolkit.atomic import replace_dir
+from toolkit.atomic import model_bytes, replace_dir, require_space, staging
 from toolkit.data.pipeline import load_arrays
 from toolkit.errors import UserError
 from toolkit.metrics import mean_ap
+from toolkit.outputs import check_output_folder, mark
 from toolkit.predict import load_run_split, predict_run, run_thresholds
 from toolkit.run import Run
 
@@ -149,8 +149,7 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
     if opts.output not in OUTPUT_KINDS:
         raise UserError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, not {opts.output!r}")
     out = Path(out)
-    if out.exists() and not opts.force:
-        raise UserError(f"{out}: bundle exists (use --force to replace it)")
+    check_output_folder(out, "bundle", opts.force, (Path(run_path),))
     run = Run(Path(run_path))
     cfg = run.require_complete()
     models = run.load_models(cfg)
@@ -162,11 +161,11 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
     if opts.fuse and cfg.arch == "shared" and len(sizes) > 1:
         raise UserError(f"{run.path}: --fuse runs the shared trunk once, at one size, but the classes work at "
                         f"{', '.join(map(str, sizes))} px (export without --fuse)")
+    # At most: a float32 SavedModel on the way and the .tflite files, each the size of the weights.
+    require_space(out, 2 * sum(model_bytes(m) for m in models))
     calibration = _calibration_images(cfg, opts) if QUANT_MODES[opts.quant].needs_calibration else None
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staging(out) as tmp:
         t0 = time.perf_counter()
         entries = []
         for stem, model, outputs in _graphs(run, cfg, models, opts):
@@ -188,8 +187,6 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
         manifest["evaluation"] = _evaluate(tmp, run, cfg, models, opts)
         manifest["bytes"] = bundle_bytes(manifest)
         write_manifest(tmp, {k: v for k, v in manifest.items() if k != "format_version"})
+        mark(tmp, "bundle")
         replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return json.loads((out / "manifest.json").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -13,6 +14,7 @@ from mledge.edge_commands import edge
 from mledge.export_command import export_cmd
 from mledge.report_command import report
 from mledge.train_commands import classes, compare, evaluate, runs, train, weights
+from toolkit.atomic import disk_full, is_disk_full
 from toolkit.errors import UserError
 
 # Before any command imports TensorFlow: its C++ start-up chatter (set 0 to see it).
@@ -43,16 +45,24 @@ class _Group(click.Group):
             fail(f"{err.format_message()} (see {where} --help)", 2)
         except (UserError, BundleError, ImageError, DatasetError) as err:
             fail(str(err), 2)
-        except OSError as err:  # the disk, not us: full, read-only, permissions
+        except (OSError, RuntimeError) as err:  # the disk, not us: full, read-only, permissions
+            if is_disk_full(err):
+                fail(str(disk_full(Path(err.filename if getattr(err, "filename", None) else "."))), 2)
+            if isinstance(err, RuntimeError):
+                internal(err)
             fail(f"{err.filename + ': ' if err.filename else ''}{err.strerror or err}", 2)
         except KeyboardInterrupt:
             click.echo("interrupted: finished epochs and models are kept (continue with --resume)", err=True)
             sys.exit(130)
         except Exception as err:
-            if os.environ.get("MLEDGE_DEBUG") == "1":
-                raise
-            fail(f"internal error, a bug in mledge ({type(err).__name__}: {str(err)[:200]}); "
-                 f"run again with MLEDGE_DEBUG=1 for the traceback", 1)
+            internal(err)
+
+
+def internal(err: Exception) -> None:
+    if os.environ.get("MLEDGE_DEBUG") == "1":
+        raise err
+    fail(f"internal error, a bug in mledge ({type(err).__name__}: {str(err)[:200]}); "
+         f"run again with MLEDGE_DEBUG=1 for the traceback", 1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -24,7 +24,8 @@ def data() -> None:
               help="Random seed: the same seed gives the same files.")
 @click.option("--format", "layout", type=click.Choice(["voc", "csv", "coco"]), default="voc", show_default=True,
               help="The layout to write: the same photos and labels in each (csv and coco: see data convert).")
-@click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
+@click.option("--force", is_flag=True,
+              help="Replace OUT if it holds an earlier dataset of mledge's (never a folder holding other files).")
 def data_synth(out: str, images: int, size: int, seed: int, layout: str, force: bool) -> None:
     """Write a synthetic VOC 2007-like dataset (train/val/test, 20 classes) to OUT."""
     import shutil
@@ -32,7 +33,9 @@ def data_synth(out: str, images: int, size: int, seed: int, layout: str, force: 
 
     from toolkit.data.convert import convert
     from toolkit.data.synth import make_synthetic_voc
+    from toolkit.outputs import check_output_folder
 
+    check_output_folder(out, "dataset", force)  # before any image is drawn
     if layout == "voc":
         written = make_synthetic_voc(out, images=images, size=size, seed=seed, force=force)
     else:
@@ -51,7 +54,8 @@ def data_synth(out: str, images: int, size: int, seed: int, layout: str, force: 
 @click.argument("source", type=click.Path(exists=True))
 @click.argument("dest", type=OutputFolder())
 @click.option("--to", type=click.Choice(["csv", "coco"]), required=True, help="The layout to write.")
-@click.option("--force", is_flag=True, help="Replace DEST if it already holds files.")
+@click.option("--force", is_flag=True,
+              help="Replace DEST if it holds an earlier dataset of mledge's (never a folder holding other files).")
 def data_convert(source: str, dest: str, to: str, force: bool) -> None:
     """Every split of the dataset SOURCE (VOC, CSV or COCO) written to DEST in another layout.
 
@@ -74,7 +78,8 @@ def data_convert(source: str, dest: str, to: str, force: bool) -> None:
               max_open=True), help="Share of the images for val, in (0, 1).")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Random seed: the same seed, the same split.")
 @click.option("--to", type=click.Choice(["csv", "coco"]), default="csv", show_default=True, help="The layout to write.")
-@click.option("--force", is_flag=True, help="Replace --out if it already holds files.")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it holds an earlier dataset of mledge's (never a folder holding other files).")
 def data_split(data_root, out, source_split, val_fraction, seed, to, force):
     """A train/val split of DATA by iterative stratification (Sechidis et al. 2011): each class's
     positives are divided in the proportion asked, rare classes first."""
@@ -83,12 +88,14 @@ def data_split(data_root, out, source_split, val_fraction, seed, to, force):
     from edge.text_table import format_rows
     from toolkit.data.convert import Labelled, read_dataset, write_dataset
     from toolkit.data.split import iterative_stratification
+    from toolkit.outputs import check_output_folder
 
+    check_output_folder(out, "dataset", force, (Path(data_root),))  # before the photos are read
     part = read_dataset(data_root, [source_split])[source_split]
     subset = iterative_stratification(part.raw == 1, [1 - val_fraction, val_fraction], seed)
     splits = {name: Labelled([p for p, s in zip(part.paths, subset) if s == k], part.raw[subset == k], part.classes)
               for k, name in enumerate(("train", "val"))}
-    write_dataset(splits, out, to, force)
+    write_dataset(splits, out, to, force, (Path(data_root),))
     rows = [{"class": c, "train": int((splits["train"].raw[:, k] == 1).sum()),
              "val": int((splits["val"].raw[:, k] == 1).sum()),
              "val_share": round(float(np.mean(subset[part.raw[:, k] == 1] == 1)), 3) if (part.raw[:, k] == 1).any()

@@ -29,7 +29,8 @@ from mledge.params import COUNT, OutputFolder
 @click.option("--max-map-drop", type=click.FloatRange(-100, 100),
               help="Exit non-zero (bundle kept) when the bundle loses more than "
               "this many mAP points against Keras.")
-@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it holds an earlier bundle of mledge's (never a folder holding other files).")
 def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop, force):
     """Convert a finished RUN into a TFLite bundle, then measure it against the Keras model."""
     from export.convert import ExportOptions, export_run

@@ -15,7 +15,8 @@ import click
               help="The output of mledge edge bench --json: the side-by-side charts.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
 @click.option("--title", default="multilabel-edge report", show_default=True, help="The page's title.")
-@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it is an earlier report of mledge's (never another file).")
 def report(runs, bundles, bench, out, title, force):
     """One self-contained HTML file from RUNs, bundles and bench JSON: it opens offline (inline SVG,
     no script, no font or image from the network) and needs no TensorFlow."""
@@ -23,14 +24,14 @@ def report(runs, bundles, bench, out, title, force):
     from report.page import build_report
     from toolkit.atomic import write_atomic
     from toolkit.errors import UserError
+    from toolkit.outputs import check_output_file
 
     out = Path(out)
     if not (runs or bundles or bench):
         raise UserError("report needs at least one RUN, --bundles or --bench")
-    if out.exists() and not force:
-        raise UserError(f"{out}: exists (use --force to replace it)")
     if out.parent.exists() and not out.parent.is_dir():
         raise UserError(f"{out}: {out.parent} is a file, not a folder")
+    check_output_file(out, force, (*runs, *bundles))
     try:
         html = build_report(list(runs), list(bundles), bench, title)
     except ReportError as err:

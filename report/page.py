@@ -13,6 +13,7 @@ import numpy as np
 from edge.metrics import pr_curve
 from report.collect import Run, dataset_facts, read_bench, read_bundle, read_run
 from report.svg import bar_chart, grouped_bars, heatmap, line_chart, pr_chart
+from toolkit.outputs import REPORT_GENERATOR
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 12px; color: #222; }
@@ -207,6 +208,6 @@ def build_report(runs: list[str], bundles: list[str], bench: str | None, title: 
         parts += ["<h2>The dataset's labels</h2>", dataset_section(dataset_facts(loaded[0].config))]
     if manifests:
         parts += ["<h2>Bundles</h2>", *map(bundle_table, manifests)]
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{REPORT_GENERATOR}<meta name='viewport' "
             f"content='width=device-width, initial-scale=1'><title>{escape(title)}</title><style>{CSS}</style>"
             f"</head><body>{''.join(parts)}</body></html>\n")

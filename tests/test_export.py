@@ -108,7 +108,7 @@ def test_probabilities_output_kind(runs, val_images, tmp_path):
 
 def test_never_overwrites_without_force(runs, tmp_path):
     export_run(runs["multioutput"], tmp_path / "b", ExportOptions())
-    with pytest.raises(UserError, match="bundle exists"):
+    with pytest.raises(UserError, match="holds an earlier bundle"):
         export_run(runs["multioutput"], tmp_path / "b", ExportOptions())
     export_run(runs["multioutput"], tmp_path / "b", ExportOptions(quant="dynamic", force=True))
     assert read_manifest(tmp_path / "b")["quantization"] == "dynamic"

@@ -197,7 +197,7 @@ def test_killed_independent_run_keeps_finished_classes(synth_root, tmp_path):
 def test_existing_run_needs_force(trained, synth_root):
     path = trained("multioutput")
     result = CliRunner().invoke(main, tiny_cli_args(synth_root, "multioutput", path))
-    assert result.exit_code == 2 and "run folder exists" in result.output
+    assert result.exit_code == 2 and "holds an earlier run (use --force" in result.output
 
 
 def test_train_cli_errors(tmp_path, synth_root):

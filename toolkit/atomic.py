@@ -1,29 +1,122 @@
-"""Writes that never leave half a file or folder behind: write beside, then rename into place."""
+"""Writes that never leave half a file or folder behind: write beside, then rename into place. A full
+disk is one line naming the path and the free space (``DiskFull``), with the earlier file unchanged;
+where the size is known beforehand (a model, a cache) the space is checked before the write starts,
+which also keeps HDF5 from meeting a full disk (h5py can crash the process there)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from toolkit.errors import UserError
+
+FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+RESERVE = 1 << 20  # a write must leave this much free: the small files written after it (state.json)
+
+
+class DiskFull(UserError):
+    """No space (or quota) left where an output is written: one line, exit 2, earlier files intact."""
+
+
+def free_bytes(path: Path) -> int:
+    existing = next(p for p in (Path(path).absolute(), *Path(path).absolute().parents) if p.exists())
+    return shutil.disk_usage(existing).free
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e3:.0f} kB" if n < 1e6 else f"{n / 1e6:.1f} MB" if n < 10e9 else f"{n / 1e9:.1f} GB"
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC or EDQUOT, also as h5py and zipfile report them (no errno, the text in the message)."""
+    if isinstance(err, OSError) and err.errno in FULL_ERRNOS:
+        return True
+    text = str(err)
+    return isinstance(err, (OSError, RuntimeError)) and ("No space left" in text or "Disk quota" in text
+                                                         or "errno = 28" in text)
+
+
+def disk_full(path: Path, needed: int | None = None) -> DiskFull:
+    what = f"needs about {megabytes(needed)}, but" if needed else "cannot be written:"
+    return DiskFull(f"{path}: {what} the disk has {megabytes(free_bytes(path))} free; nothing earlier was "
+                    f"changed: free some space and run the command again")
+
+
+def require_space(path: Path, nbytes: int) -> None:
+    """Refuse before writing ``nbytes`` at ``path`` when the disk cannot take them."""
+    if free_bytes(path) < nbytes + RESERVE:
+        raise disk_full(path, nbytes)
+
+
+@contextlib.contextmanager
+def writing(path: Path, *tmps: Path):
+    """Around a write to ``path`` through ``tmps`` (files or folders): on any failure the temporary
+    ones go, and a full disk becomes DiskFull."""
+    try:
+        yield
+    except BaseException as err:
+        for tmp in tmps:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if is_disk_full(err):
+            raise disk_full(path) from None
+        raise
+
 
 def write_atomic(path: Path, data: bytes | str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
 
 
 def write_json(path: Path, data) -> None:
     write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
+def model_bytes(model, optimizer: bool = False) -> int:
+    """The bytes of ``model``'s weights (and its optimizer's state): what a saved file will hold."""
+    variables = list(model.weights)
+    if optimizer and getattr(model, "optimizer", None) is not None:
+        variables += list(model.optimizer.variables)
+    return sum(math.prod(v.shape) * _itemsize(v) for v in variables)
+
+
+def _itemsize(variable) -> int:
+    import numpy as np
+
+    try:
+        return np.dtype(str(variable.dtype)).itemsize
+    except TypeError:
+        return 4
+
+
 def save_model_atomic(model, path: Path) -> None:
+    """A .keras file with the optimizer: space checked first (weights x 1.1 plus the reserve)."""
+    require_space(path, int(model_bytes(model, optimizer=True) * 1.1))
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        model.save(tmp)
+        os.replace(tmp, path)
+
+
+def save_weights_atomic(model, path: Path) -> None:
+    """A .weights.h5 file (h5py writes it in place; Keras puts the optimizer's state in it too): space
+    checked first, so HDF5 never meets a full disk."""
+    require_space(path, int(model_bytes(model, optimizer=True) * 1.1))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.weights.h5")
+    with writing(path, tmp):
+        model.save_weights(tmp)
+        os.replace(tmp, path)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -48,3 +141,17 @@ def replace_dir(tmp: Path, out: Path) -> None:
         os.replace(out, old / out.name)
         os.replace(tmp, out)
         shutil.rmtree(old)
+
+
+@contextlib.contextmanager
+def staging(out: Path):
+    """A hidden folder beside ``out`` to write into; removed if the block fails (a full disk: DiskFull)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(err):
+            raise disk_full(out) from None
+        raise

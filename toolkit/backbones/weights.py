@@ -63,7 +63,7 @@ def import_weights(name: str = "efficientnet-lite0") -> dict:
         import torch
     except ImportError:
         raise UserError(f"importing {name} needs PyTorch and the weights package: {NEEDS}") from None
-    from toolkit.atomic import write_json
+    from toolkit.atomic import save_weights_atomic, write_json
     from toolkit.backbones.efficientnet_lite import VARIANTS, efficientnet_lite, keras_weights_from_torch
 
     source = torch_state_file(name)
@@ -81,9 +81,7 @@ def import_weights(name: str = "efficientnet-lite0") -> dict:
             layer.set_weights(full.get_layer(layer.name).get_weights())
     path = weights_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.weights.h5")
-    backbone.save_weights(tmp)
-    os.replace(tmp, path)
+    save_weights_atomic(backbone, path)
     info = {"backbone": name, "source": source, "max_abs_logit_diff_vs_torch": diff,
             "params": int(backbone.count_params()), "weights": str(path)}
     write_json(path.with_suffix("").with_suffix(".json"), info)

@@ -14,15 +14,15 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from toolkit.atomic import replace_dir
+from toolkit.atomic import replace_dir, staging
 from toolkit.errors import UserError
+from toolkit.outputs import check_output_folder, mark
 
 TARGETS = ("csv", "coco")
 CSV_VALUES = {1: "1", -1: "0", 0: "-1"}  # VOC's {1, -1, 0} -> the CSV's 1 / 0 / -1 (unknown)
@@ -102,25 +102,23 @@ def _write_coco(dest: Path, splits: dict[str, Labelled]) -> None:
         (dest / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
 
 
-def write_dataset(splits: dict[str, Labelled], dest: str | Path, to: str, force: bool = False) -> Path:
-    """Write the splits under ``dest`` in layout ``to``, atomically (a temporary folder renamed)."""
+def write_dataset(splits: dict[str, Labelled], dest: str | Path, to: str, force: bool = False,
+                  reads: tuple[Path, ...] = ()) -> Path:
+    """Write the splits under ``dest`` in layout ``to``, atomically (a temporary folder renamed); only
+    an earlier dataset of ours is replaced, and only with ``force``."""
     if to not in TARGETS:
         raise UserError(f"--to must be one of {', '.join(TARGETS)}, not {to!r}")
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()) and not force:
-        raise UserError(f"{dest}: already exists and is not empty (use --force to replace it)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    check_output_folder(dest, "dataset", force, reads)
+    with staging(dest) as tmp:
         (_write_csv if to == "csv" else _write_coco)(tmp, splits)
+        mark(tmp, "dataset")
         replace_dir(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 
 def convert(source: str | Path, dest: str | Path, to: str, force: bool = False) -> dict[str, Labelled]:
+    check_output_folder(dest, "dataset", force, (Path(source),))  # before the photos are read
     splits = read_dataset(source)
-    write_dataset(splits, dest, to, force)
+    write_dataset(splits, dest, to, force, (Path(source),))
     return splits

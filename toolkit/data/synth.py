@@ -9,15 +9,15 @@ Everything derives from the seed: the same seed gives the same files.
 from __future__ import annotations
 
 import math
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from toolkit.atomic import replace_dir
+from toolkit.atomic import replace_dir, staging
 from toolkit.data.voc import VOC_CLASSES
 from toolkit.errors import UserError
+from toolkit.outputs import check_output_folder, mark
 
 # Images containing each class in VOC 2007 trainval (5,011 images): the sampling weights.
 VOC_IMAGE_COUNTS = dict(zip(VOC_CLASSES, (
@@ -191,18 +191,22 @@ def make_synthetic_voc(out: str | Path, images: int = 1000, size: int = 128, see
     """Write ``out/VOC2007/{JPEGImages,Annotations,ImageSets/Main}``; returns the VOC2007 folder.
 
     Written into a temporary folder beside ``out`` and renamed at the end, so an interrupted run leaves
-    nothing half-written, and an existing dataset is never replaced without ``force``.
+    nothing half-written; only an earlier dataset of ours is replaced, and only with ``force``.
     """
     out = Path(out)
     if images < 8:
         raise UserError(f"--images must be at least 8, not {images}")
     if size < 16:
         raise UserError(f"--size must be at least 16, not {size}")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise UserError(f"{out}: already exists and is not empty (use --force to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    voc = tmp / "VOC2007"
+    check_output_folder(out, "dataset", force)
+    with staging(out) as tmp:
+        _write_voc(tmp / "VOC2007", images, size, seed)
+        mark(tmp, "dataset")
+        replace_dir(tmp, out)
+    return out / "VOC2007"
+
+
+def _write_voc(voc: Path, images: int, size: int, seed: int) -> None:
     for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
         (voc / sub).mkdir(parents=True)
 
@@ -228,5 +232,3 @@ def make_synthetic_voc(out: str | Path, images: int = 1000, size: int = 128, see
         for k, name in enumerate(VOC_CLASSES):
             (main / f"{name}_{split}.txt").write_text("".join(f"{ids[r]} {raw[r, k]:2d}\n" for r in rows))
 
-    replace_dir(tmp, out)
-    return out / "VOC2007"

@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from toolkit.atomic import save_model_atomic, write_json
+from toolkit.atomic import save_model_atomic, save_weights_atomic, write_json
 
 log = logging.getLogger("mledge.train")
 STACK_PREFIX = "_stack-"  # the checkpoint folder of classes trained side by side (train/stacked.py)
@@ -120,12 +120,6 @@ class Checkpoint(StateFolder):
 
 def best_name(state: UnitState) -> str:
     return f"best-{state.best_epoch:05d}.weights.h5"
-
-
-def save_weights_atomic(model, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.weights.h5")
-    model.save_weights(tmp)
-    os.replace(tmp, path)
 
 
 def sweep(folder: Path, keep: set[str]) -> None:

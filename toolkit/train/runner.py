@@ -8,18 +8,18 @@ import io
 import json
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from toolkit.atomic import write_atomic, write_json
+from toolkit.atomic import DiskFull, write_atomic, write_json
 from toolkit.config import TrainConfig
 from toolkit.data.pipeline import SplitArrays, load_arrays
 from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, summarize
+from toolkit.outputs import check_output_folder, drop_set_aside, mark, set_aside
 from toolkit.predict import load_run_split, predict_run
 from toolkit.run import TRUNK, Run
 from toolkit.train.ema import check_ema
@@ -59,17 +59,18 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
         from toolkit.backbones.weights import require_weights
 
         require_weights(cfg.model.backbone)
-    if run.path.exists() and any(run.path.iterdir()) and not join:
-        if not force:
-            raise UserError(f"{run.path}: run folder exists (use --resume to continue it, --force to replace it)")
-        shutil.rmtree(run.path)
+    replacing = not join and check_output_folder(run.path, "run", force, run_inputs(cfg))
     check_trunk_run(cfg)
     check_init_run(cfg)
     check_ema(cfg)
     train, val = load_training_data(cfg)  # validates the data before anything is written
     if cfg.distill:
         check_distill(cfg)
+    if replacing:
+        kept = set_aside(run.path)
+        print(f"{run.path}: the earlier run is kept in {kept} until this one is finished")
     run.models_dir.mkdir(parents=True, exist_ok=True)
+    mark(run.path, "run")
     tmp = run.path / f".config.{os.getpid()}.json"
     tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     try:
@@ -102,6 +103,14 @@ def resume(path: str | Path, only: list[str] | None = None, stage: str = "all") 
 def train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None,
                        only: list[str] | None = None, stage: str = "all") -> dict | None:
     """Train what is asked; the metrics once the whole run is done (None before, or on a worker)."""
+    try:
+        return _train_and_finalize(run, cfg, train, val, only, stage)
+    except DiskFull as err:  # every finished epoch is kept: say how to go on
+        raise DiskFull(f"{err}; then: mledge train --resume {run.path}") from None
+
+
+def _train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None,
+                        only: list[str] | None, stage: str) -> dict | None:
     if is_chief():
         _log_to(run)
     keras.utils.set_random_seed(cfg.seed)
@@ -154,7 +163,16 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays | None, images: int) -
         drop_cache(run, cfg)
     with contextlib.suppress(OSError):  # empty once every unit is done; a stack of other --classes stays
         (run.path / "checkpoints").rmdir()
+    drop_set_aside(run.path)  # the run this one replaced (--force), kept until now
     return metrics
+
+
+def run_inputs(cfg: TrainConfig) -> tuple[str, ...]:
+    """What a run reads: its --out may overlap none of them."""
+    paths = (cfg.root, cfg.trunk if cfg.trunk not in ("first-class", "multitask") else None, cfg.init,
+             cfg.distill.teacher if cfg.distill else None, cfg.final.from_run if cfg.final else None,
+             *cfg.class_roots.values())
+    return tuple(p for p in paths if p)
 
 
 def _score_on_val(run: Run, cfg: TrainConfig, val: SplitArrays) -> tuple[dict, dict]:
@@ -183,8 +201,16 @@ def _write_history(run: Run, records: list[dict]) -> None:
     write_atomic(run.path / "history.csv", "\n".join(lines) + "\n")
 
 
+class _LogFile(logging.FileHandler):
+    """train.log: a line that cannot be written (a full disk) is dropped, not printed with a traceback;
+    the checkpoint written next says that the disk is full."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def _log_to(run: Run) -> None:
-    handler = logging.FileHandler(run.path / "train.log")
+    handler = _LogFile(run.path / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger("mledge")
     root.handlers = [h for h in root.handlers if not isinstance(h, logging.FileHandler)] + [handler]

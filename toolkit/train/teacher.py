@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.preprocess import ImageError, list_images, load_image
-from toolkit.atomic import write_json
+from toolkit.atomic import require_space, write_json, writing
 from toolkit.config import TrainConfig
 from toolkit.data.pipeline import SplitArrays, load_arrays
 from toolkit.data.views import TeacherViews, render_views
@@ -196,6 +196,8 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
     if cfg.distill.unlabeled:
         extra = unlabeled_arrays(cfg, teacher.size)
         ids, photos = ids + extra.ids, np.concatenate([photos, extra.images])
+    view_bytes = cfg.model.pixels ** 2 * 3 + 4 * len(cfg.classes)  # uint8 pixels, float32 logits
+    require_space(cache, len(ids) * cfg.distill.views * view_bytes)  # before the views are rendered
     views = render_views(photos, teacher.predict, cfg.model.pixels, cfg.distill.views, cfg.augment, cfg.seed)
     seconds = time.time() - t0
     record = {**teacher.record, "views": cfg.distill.views, "photos": len(ids), "seconds": round(seconds, 1),
@@ -204,10 +206,11 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
     tmp = cache.parent / f".{cache.name}.{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    np.save(tmp / "views.npy", views.images)
-    np.save(tmp / "logits.npy", views.logits)
-    for name, value in (("ids", ids), ("record", record), ("key", key)):
-        (tmp / f"{name}.json").write_text(json.dumps(value, indent=1))
+    with writing(cache, tmp):
+        np.save(tmp / "views.npy", views.images)
+        np.save(tmp / "logits.npy", views.logits)
+        for name, value in (("ids", ids), ("record", record), ("key", key)):
+            (tmp / f"{name}.json").write_text(json.dumps(value, indent=1))
     try:
         os.rename(tmp, cache)  # atomic: a concurrent process of the run may have made it first
     except OSError:
