@@ -71,7 +71,8 @@ def _refuse(out: Path, reason: str) -> UserError:
 
 
 def _protected(out: Path, reads: list[Path]) -> str | None:
-    """Why ``out`` may never be an output: a place above the user's work, or overlapping an input."""
+    """Why ``out`` may never be an output: a place above the user's work, or an input (or a folder
+    holding one), which ``--force`` would delete."""
     here = Path.cwd().resolve()
     checkout = Path(__file__).resolve().parents[1]
     places = {here: "the current folder", Path.home().resolve(): "the home folder",
@@ -79,12 +80,15 @@ def _protected(out: Path, reads: list[Path]) -> str | None:
     if (checkout / "pyproject.toml").is_file():
         places[checkout] = "the multilabel-edge checkout"
     for place, what in places.items():
-        if out == place or out in place.parents:
-            return f"is {what}" if out == place else f"holds {what} ({place})"
+        if out == place:
+            return f"is {what}"
+    for place, what in places.items():
+        if out in place.parents:
+            return f"holds {what} ({place})"
     for read in reads:
         read = read.resolve()
-        if out == read or out in read.parents or read in out.parents:
-            return f"overlaps {read}, which this command reads"
+        if out == read or out in read.parents:
+            return f"{'is' if out == read else 'holds'} {read}, which this command reads"
     return None
 
 
