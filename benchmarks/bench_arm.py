@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import results  # noqa: E402
 from edge.bench import flat_rows  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 
@@ -70,6 +71,8 @@ def main(voc_root: str, split: str, bundles: list[str]) -> None:
     rows = json.loads(proc.stdout[proc.stdout.index("["):])
     print("EMULATED aarch64 (qemu-user, QEMU_CPU=cortex-a72, LiteRT): absolute times are not a board's; "
           "compare bundles by ratio (mAP on 4 images only)")
+    emulated = [{"row": f"{r['bundle']} {r['thr']}t", **r} for r in flat_rows(rows)]
+    results.write("bench_arm", emulated, "row")
     print(format_rows(flat_rows(rows)))
     ok = {(r["arch"], r["quant"]): r for r in rows if r["status"] == "ok"}
     for quant in ("float32", "int8"):
@@ -94,6 +97,7 @@ def main(voc_root: str, split: str, bundles: list[str]) -> None:
     print(f"\nESTIMATE, not a measurement: one thread; a roofline, the larger of compute (MACs / (clock x NEON MACs"
           f" per cycle x {EFFICIENCY:.0%})) and memory (bundle bytes / DRAM bandwidth: "
           + ", ".join(f"{n} {b['GB_s']} GB/s" for n, b in BOARDS.items()) + "; sources in benchmarks/bench_arm.py)")
+    results.write("bench_arm_roofline", estimates, "bundle")
     print(format_rows(estimates))
 
 

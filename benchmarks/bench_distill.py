@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import results  # noqa: E402
 from benchmarks.common import ensure_bundle, ensure_run, mledge, run_named  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 
@@ -232,10 +233,13 @@ def main(voc_root: str, work: str, names: list[str]) -> None:
         if arch in PLAIN:
             rows.append({"student": f"{arch}-plain (make bench-train)", "arch": arch, "teacher": "-", "weight": 0,
                          "val_mAP_area": PLAIN[arch]})
+    results.write("bench_distill", [r for r in rows if "plain (make bench-train)" not in r["student"]], "student")
     teacher_metrics = json.loads((places["teacher"] / "metrics.json").read_text())
     print("\nteacher: EfficientNet-Lite0 224, last 2 blocks fine-tuned: val mAP "
           f"{100 * teacher_metrics['mAP_area']:.2f}")
-    print(format_rows(teacher_rates(places["teacher"], places["bundle"], voc_root)))
+    rates = teacher_rates(places["teacher"], places["bundle"], voc_root)
+    results.write("bench_distill_teacher", rates, "teacher")
+    print(format_rows(rates))
     print("\nVOC 2007 (shared copy): students trained on 'train', reported on 'val'; the study's CNN at 100x100")
     print(format_rows(rows))
     print("train_img_s: training steps only; views_s: the teacher scoring its views once, before the first epoch")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import results  # noqa: E402
 from benchmarks.common import ENV, MLEDGE  # noqa: E402
 from edge.bench import flat_rows  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
@@ -30,6 +31,7 @@ def main(root: str, work: str, limit: int = 300) -> None:
                            "--threads", "1,2", "--runs", "100", "--json"], capture_output=True, text=True, env=ENV)
     rows = json.loads(proc.stdout[proc.stdout.index("["):])
     (Path(work) / "bench_edge.json").write_text(json.dumps(rows, indent=2))
+    results.write("bench_edge", [{"row": f"{r['bundle']} {r['thr']}t", **r} for r in flat_rows(rows)], "row")
     print(f"{limit} VOC 2007 val photos; latency in ms per image at batch 1; peak_MB = the bundle process's peak RSS")
     print(format_rows(flat_rows(rows)))
     ok = {(Path(r["bundle"]).name, r["threads"]): r for r in rows if r["status"] == "ok"}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import results  # noqa: E402
 from benchmarks.common import ensure_bundle  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 
@@ -64,6 +65,7 @@ def main(root: str, work: str) -> None:
     for name, manifest in manifests.items():
         base = manifests.get(name.split("-")[0] + "-float32") or manifests.get("shared-float32-fused")
         rows.append(row(name, manifest, base["bytes"]))
+    results.write("bench_export", rows, "bundle")
     print("\nVOC 2007 val (shared copy); mAP = area under the PR curve; delta = bundle - Keras, in points")
     print(format_rows(rows))
     for line in failed:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import results  # noqa: E402
 from benchmarks.common import ensure_run, mledge  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 
@@ -38,6 +39,7 @@ def main(voc_root: str, work: str) -> None:
                      "train_s": metrics["train_seconds"], "wall_s": round(time.time() - t0, 1)})
     for row in rows:
         row["delta_vs_voc"] = round(row["mAP_area"] - rows[0]["mAP_area"], 4)
+    results.write("bench_formats", rows, "layout")
     print(format_rows(rows))
     worst = max(abs(r["delta_vs_voc"]) for r in rows)
     print(f"largest difference from VOC: {worst:.4f} mAP points (target: within {TOLERANCE})")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import results  # noqa: E402
 from benchmarks.common import ENV, MLEDGE, ensure_bundle, ensure_run, mledge, run_named  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 from toolkit.backbones.weights import weights_path  # noqa: E402
@@ -86,6 +87,8 @@ def main(root: str, work: str, names: list[str]) -> None:
                                   "invoke_p50": round(t["invoke_ms"]["p50"], 2),
                                   "e2e_p50": round(t["e2e_ms"]["p50"], 2), "e2e_p99": round(t["e2e_ms"]["p99"], 2),
                                   "peak_rss_MB": round(t["peak_rss_MB"], 1)})
+    results.write("bench_pretrained", [{"row": f"{r['run']} {r['quant']}", **r} for r in rows], "row")
+    results.write("bench_pretrained_edge", edge_rows, "bundle")
     print("\nEfficientNet-Lite (ImageNet) on VOC 2007 (shared copy): train on 'train', evaluate on 'val'; "
           "ms = end to end (decode + preprocess + invoke) median, 1 thread")
     print(format_rows(rows))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import results  # noqa: E402
 from benchmarks.common import ensure_run, run_named  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 
@@ -72,6 +73,7 @@ def main(root: str, work: str, names: list[str]) -> None:
         arch, args = RECIPES[name]
         ensure_run(work_dir / name, root, ["--arch", arch, *args])
     rows = [report(work_dir / name) for name in names]
+    results.write("bench_train", rows, "run")
     print("\nVOC 2007 (shared copy): train on 'train', evaluate on 'val'; 100x100, the study's CNN from scratch")
     print(format_rows(rows))
     print("label_acc_0.5 is the study's 'accuracy' (mean per-label accuracy at 0.5, dominated by negatives)")

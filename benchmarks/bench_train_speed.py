@@ -27,6 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks import results  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 from toolkit.backbones.weights import weights_path  # noqa: E402
 from toolkit.config import TrainConfig  # noqa: E402
@@ -134,6 +135,7 @@ def main(voc_root: str, limit: int) -> None:
         show(rows)
     print(f"{n} training photos at {SIZE}x{SIZE}, batch {BATCH}, {os.cpu_count()} cores; CPU bfloat16 units: "
           f"{', '.join(sorted(cpu_flags() & BF16_FLAGS)) or 'none (AMX / AVX512-BF16 absent: bfloat16 is emulated)'}")
+    results.write("bench_train_speed", [{"row": f"{r['stage']} ({r['precision']})", **r} for r in rows], "row")
     print(format_rows(rows))  # the whole table again, aligned
     one = independent[0]["images_per_s"]
     for row in independent[1:]:  # 20 CNNs' epoch over one CNN's: the rates are per CNN-image, so 20 x one / rate
