@@ -10,7 +10,7 @@ EDGE_FIXTURES ?= build/edge-fixtures
 MLEDGE := $(BIN)/mledge
 
 .PHONY: install install-edge demo test test-main test-edge test-arm test-report lint bench-train bench-export bench-edge bench-arm \
-	bench-pretrained bench-formats bench-train-speed bench-distill clean
+	bench-pretrained bench-formats bench-train-speed bench-distill docs clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -92,7 +92,7 @@ bench-arm: install
 	$(BIN)/python benchmarks/bench_arm.py $(ARM_VOC) test $(ARM_BUNDLES)
 
 lint: install
-	$(BIN)/ruff check toolkit export edge report mledge tests examples benchmarks
+	$(BIN)/ruff check toolkit export edge report mledge tests examples benchmarks scripts
 
 # Benchmarks on real photos (numbers, not tests): make bench-train VOC_ROOT=../shared/data/voc2007/VOCdevkit
 # TRAIN_RUNS: recipe names from benchmarks/bench_train.py, comma-separated, or "all" (default: the study's,
@@ -121,6 +121,10 @@ bench-distill: install
 # The VOC copy as CSV and as COCO (hard links) trains to the same val mAP as from VOC.
 bench-formats: install
 	$(BIN)/python benchmarks/bench_formats.py $(VOC_ROOT) $(BENCH_DIR)
+
+# Every benchmark table in README.md and docs/ from the records in benchmarks/results/.
+docs:
+	$(PYTHON) scripts/make_docs.py
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) build work

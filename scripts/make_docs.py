@@ -1,0 +1,145 @@
+"""``make docs``: every benchmark table in the docs, generated from the records in benchmarks/results/.
+
+docs/benchmarks.md is written whole; in README.md and any docs/*.md, the text between
+``<!-- results:NAME -->`` and ``<!-- /results -->`` is replaced by the table NAME. ``--check`` writes
+nothing and exits 1 when a committed file differs from what the records generate (tests/test_docs.py).
+Each table shows the machine each row was measured on; a ratio is computed only within one run of
+one bench (one ``run_id``), so never across machines."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.results import machine_label, read  # noqa: E402
+
+# bench -> (make target, what it measures); the order of docs/benchmarks.md.
+BENCHES = {
+    "bench_train": ("make bench-train", "The study's CNN from scratch on the shared VOC 2007 copy at 100x100: "
+                    "trained on `train`, epochs and thresholds chosen on `val`."),
+    "bench_export": ("make bench-export", "The best multioutput run and the independent ensemble in every "
+                     "quantization mode: bytes, val mAP of the bundle against Keras."),
+    "bench_edge": ("make bench-edge", "The bundles on this machine through the edge runtime (LiteRT, XNNPACK): "
+                   "batch 1, each bundle in its own process; ms per photo, e2e = decode + resize + invoke."),
+    "bench_pretrained": ("make bench-pretrained", "EfficientNet-Lite with its head trained on VOC 2007 `train`, "
+                         "scored on `val`, exported in three modes."),
+    "bench_pretrained_edge": ("make bench-pretrained", "The pretrained bundles on the device, 1 thread."),
+    "bench_distill": ("make bench-distill", "The study's CNN taught by a pretrained teacher (distillation)."),
+    "bench_distill_teacher": ("make bench-distill", "The teacher's own rate, by how it runs."),
+    "bench_formats": ("make bench-formats", "The same photos as VOC, CSV and COCO train to the same val mAP."),
+    "bench_train_speed": ("make bench-train-speed", "Where training time goes."),
+    "bench_arm": ("make bench-arm", "EMULATED aarch64 (qemu-user, cortex-a72): compare bundles by ratio only."),
+    "bench_arm_roofline": ("make bench-arm", "ESTIMATE, not a measurement: a Pi 4 / Pi 5 roofline per photo."),
+}
+HIDDEN = {"row"}  # the record's key, repeated in a figure column
+
+
+def latest(records: list[dict]) -> list[dict]:
+    """Per machine, the records of its latest run of the bench."""
+    last = {}
+    for r in records:
+        cpu = (r["machine"]["cpu"], r["machine"]["cores"])
+        if cpu not in last or r["date"] > last[cpu]:
+            last[cpu] = r["date"]
+    return [r for r in records if r["date"] == last[(r["machine"]["cpu"], r["machine"]["cores"])]]
+
+
+def cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).replace("|", "/")
+
+
+def table(records: list[dict], columns: list[str] | None = None) -> str:
+    columns = columns or [k for k in records[0]["figures"] if k not in HIDDEN]
+    lines = ["| " + " | ".join([*columns, "machine"]) + " |", "|" + "---|" * (len(columns) + 1)]
+    for r in records:
+        lines.append("| " + " | ".join([*(cell(r["figures"].get(c)) for c in columns),
+                                        machine_label(r["machine"])]) + " |")
+    return "\n".join(lines)
+
+
+def provenance(records: list[dict]) -> str:
+    runs = {}
+    for r in records:
+        runs.setdefault(r["run_id"], r)
+    return "\n".join(f"- `{r['command']}` at commit `{r['commit']}`, {r['date']}, on {machine_label(r['machine'])} "
+                     f"(TensorFlow {r['machine'].get('tensorflow')}, LiteRT {r['machine'].get('ai-edge-litert')})"
+                     for r in runs.values())
+
+
+def study(_: None = None) -> str:
+    """The study's answer: one CNN against 20, from one run of bench-edge on one machine."""
+    rows = [r for r in latest(read("bench_edge")) if r["figures"]["thr"] == 1
+            and r["figures"]["bundle"] in ("multioutput-int8-float-last", "multioutput-int8", "multioutput-float32",
+                                           "independent-int8", "independent-float32")]
+    if not rows:
+        return "_No bench-edge record yet: run `make bench-edge`, then `make docs`._"
+    out = [table(rows, ["bundle", "files", "MB", "load_ms", "e2e_p50", "e2e_p99", "peak_MB", "mAP"])]
+    by_run = {}
+    for r in rows:
+        by_run.setdefault(r["run_id"], {})[r["figures"]["bundle"]] = r["figures"]
+    for run_id, found in by_run.items():
+        one, twenty = found.get("multioutput-int8"), found.get("independent-int8")
+        if one and twenty:
+            out.append(f"\nIn `{run_id}`: the 20 int8 CNNs take {twenty['MB'] / one['MB']:.0f}x the bytes and "
+                       f"{twenty['e2e_p50'] / one['e2e_p50']:.0f}x the time per photo of the one int8 CNN.")
+    return "\n".join(out)
+
+
+def benchmarks_page() -> str:
+    parts = ["# Benchmarks", "",
+             "Every figure here comes from a record in `benchmarks/results/` that the named command wrote, with "
+             "the exact command, the commit, the date and the machine. `make docs` regenerates this page from "
+             "those records (`tests/test_docs.py` fails when it differs); do not edit it by hand. The benchmarks "
+             "read the shared VOC 2007 copy (`VOC_ROOT=../shared/data/voc2007/VOCdevkit`); a bench rerun on "
+             "the same machine replaces that machine's rows.", ""]
+    for bench, (target, what) in BENCHES.items():
+        records = latest(read(bench))
+        parts += [f"## {bench.replace('_', '-')}", "", f"{what} Command: `{target}`.", ""]
+        if not records:
+            parts += ["_No record yet._", ""]
+            continue
+        parts += [table(records), "", "Recorded by:", "", provenance(records), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+SECTIONS: dict[str, Callable[[], str]] = {"study": study}
+MARKED = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
+
+
+def fill(text: str) -> str:
+    return MARKED.sub(lambda m: m.group(1) + SECTIONS[m.group(2)]() + "\n" + m.group(4), text)
+
+
+def generated() -> dict[Path, str]:
+    files = {REPO / "docs" / "benchmarks.md": benchmarks_page()}
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        if path.name != "benchmarks.md" and path.is_file():
+            files[path] = fill(path.read_text())
+    return files
+
+
+def main(check: bool) -> int:
+    stale = []
+    for path, text in generated().items():
+        if not path.is_file() or path.read_text() != text:
+            stale.append(path.relative_to(REPO))
+            if not check:
+                path.write_text(text)
+    if check and stale:
+        print(f"out of date with benchmarks/results/: {', '.join(map(str, stale))} (run make docs)")
+        return 1
+    print("\n".join(f"wrote {p}" for p in stale) if stale and not check else "docs match the records")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main("--check" in sys.argv[1:]))
