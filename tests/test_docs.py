@@ -40,12 +40,30 @@ def test_docs_match_the_records():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_record_names_its_command_commit_and_machine():
+def test_every_record_validates_against_the_schema():
+    import jsonschema
+
+    schema = json.loads((REPO / "benchmarks" / "record.schema.json").read_text())
     for path in sorted((REPO / "benchmarks" / "results").glob("*.jsonl")):
-        for line in path.read_text().splitlines():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
             record = json.loads(line)
-            assert record["command"] and record["commit"] and record["date"] and record["run_id"]
-            assert {"cpu", "flags", "cores", "tensorflow"} <= record["machine"].keys(), path.name
+            jsonschema.validate(record, schema)
+            assert record["bench"] == path.stem, f"{path.name}:{number} holds a record of {record['bench']}"
+
+
+def test_a_record_written_by_a_bench_validates(tmp_path, monkeypatch):
+    import jsonschema
+
+    from benchmarks import results
+
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    results.write("bench_probe", [{"name": "a", "MB": 1.5}, {"name": "b", "MB": None}], "name", ["probe"])
+    results.write("bench_probe", [{"name": "a", "MB": 2.0}], "name", ["probe"])  # a rerun replaces row a
+    records = results.read("bench_probe")
+    schema = json.loads((REPO / "benchmarks" / "record.schema.json").read_text())
+    for record in records:
+        jsonschema.validate(record, schema)
+    assert sorted((r["row"], r["figures"]["MB"]) for r in records) == [("a", 2.0), ("b", None)]
 
 
 def test_the_generator_fails_on_a_stale_table(tmp_path, monkeypatch):
