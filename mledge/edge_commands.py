@@ -108,7 +108,8 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
               help="Untimed calls before timing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
 @click.option("--save", type=click.Path(dir_okay=False),
-              help="Also write the full results as JSON to this file (what mledge report reads).")
+              help="Also write the full results as JSON to this file (what mledge report reads); an existing file "
+              "is replaced only if it is an earlier bench result.")
 @click.option("--label", default="", help="A note printed above the table (e.g. 'emulated aarch64').")
 def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, runs, warmup, as_json, save, label):
     """Bundles side by side: files, bytes, load time, latency (invoke and end to end), memory, mAP.
@@ -123,6 +124,10 @@ def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, ru
         raise UserError("edge bench needs exactly one of --images DIR or --data DATA")
     if save and not Path(save).absolute().parent.is_dir():
         raise UserError(f"--save {save}: {Path(save).absolute().parent} is not a folder")
+    if save:
+        from toolkit.outputs import check_bench_save
+
+        check_bench_save(save)  # before the bench runs
     rows = run_bench(list(bundles), threads, runs, warmup, images_dir=images_dir, data=data, data_format=data_format,
                      split=split, limit=limit, progress=lambda msg: click.echo(msg, err=True))
     if as_json:

@@ -149,3 +149,16 @@ def test_a_replaced_run_is_kept_until_its_successor_is_finished(tmp_path, synth_
     assert result.exit_code == 0, result.output
     assert json.loads((out / "config.json").read_text())["seed"] == 7
     assert not kept.exists()
+
+
+def test_bench_save_replaces_only_a_bench_result(tmp_path, inputs):
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"mine": true}')
+    photos = inputs["data"] / "VOC2007" / "JPEGImages"
+    args = ["edge", "bench", inputs["bundle"], "--images", photos, "--limit", 4, "--runs", 2, "--warmup", 0]
+    result = invoke(*args, "--save", mine)
+    assert result.exit_code == 2 and "is not a bench result that mledge wrote" in result.output
+    assert mine.read_text() == '{"mine": true}'
+    ours = tmp_path / "bench.json"
+    assert invoke(*args, "--save", ours).exit_code == 0
+    assert invoke(*args, "--save", ours).exit_code == 0  # an earlier result of ours is replaced

@@ -67,7 +67,7 @@ def foreign_file(folder: Path, kind: str) -> Path | None:
 
 
 def _refuse(out: Path, reason: str) -> UserError:
-    return UserError(f"{out}: {reason}; nothing was changed (choose another --out, or move that yourself)")
+    return UserError(f"{out}: {reason}; nothing was changed (write somewhere else, or move that yourself)")
 
 
 def _protected(out: Path, reads: list[Path]) -> str | None:
@@ -157,3 +157,17 @@ def set_aside(path: Path) -> Path:
 
 def drop_set_aside(path: Path) -> None:
     shutil.rmtree(set_aside_path(path), ignore_errors=True)
+
+
+def check_bench_save(out: str | Path) -> None:
+    """``edge bench --save FILE`` replaces an earlier bench result (a JSON list of rows), never another file."""
+    out = Path(out)
+    if not out.exists():
+        return
+    try:
+        rows = json.loads(out.read_text())
+        ours = isinstance(rows, list) and all(isinstance(r, dict) and {"bundle", "status"} <= r.keys() for r in rows)
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise _refuse(out, "exists and is not a bench result that mledge wrote")
