@@ -162,3 +162,9 @@ def test_bench_save_replaces_only_a_bench_result(tmp_path, inputs):
     ours = tmp_path / "bench.json"
     assert invoke(*args, "--save", ours).exit_code == 0
     assert invoke(*args, "--save", ours).exit_code == 0  # an earlier result of ours is replaced
+
+
+def test_a_job_arrays_task_never_writes_into_a_folder_of_the_users(tmp_path, synth_root):
+    folder = user_folder(tmp_path / "mine")
+    result = invoke(*tiny_cli_args(synth_root, "independent", folder, "--classes", "cat"))
+    assert_refused(result, folder)

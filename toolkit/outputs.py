@@ -119,6 +119,18 @@ def check_output_folder(out: str | Path, kind: str, force: bool, reads: tuple[st
     return True
 
 
+def check_joinable(out: Path, reads: tuple[str | Path, ...] = ()) -> None:
+    """A process joining a run (a job array's task) writes into ``out`` beside the others: it must be
+    missing, empty or a run of ours, and not a place that is never an output."""
+    why = _protected(out.resolve(), [Path(r) for r in reads])
+    if why:
+        raise _refuse(out, why)
+    if out.is_dir() and any(out.iterdir()):
+        first = foreign_file(out, "run") if marked_kind(out) == "run" else next(iter(sorted(out.iterdir())))
+        if first is not None:
+            raise _refuse(out, f"holds {first.relative_to(out)}, which mledge did not write")
+
+
 def check_output_file(out: str | Path, force: bool, reads: tuple[str | Path, ...] = ()) -> None:
     """The same rules for a report: an existing file is replaced only if it is a report of ours."""
     out = Path(out)

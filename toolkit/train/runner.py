@@ -19,7 +19,7 @@ from toolkit.config import TrainConfig
 from toolkit.data.pipeline import SplitArrays, load_arrays
 from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, summarize
-from toolkit.outputs import check_output_folder, drop_set_aside, mark, set_aside
+from toolkit.outputs import check_joinable, check_output_folder, drop_set_aside, mark, set_aside
 from toolkit.predict import load_run_split, predict_run
 from toolkit.run import TRUNK, Run
 from toolkit.train.ema import check_ema
@@ -59,6 +59,8 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
         from toolkit.backbones.weights import require_weights
 
         require_weights(cfg.model.backbone)
+    if join:  # a job array's or cluster's process: the folder is this run's or new, never the user's
+        check_joinable(run.path, run_inputs(cfg))
     replacing = not join and check_output_folder(run.path, "run", force, run_inputs(cfg))
     check_trunk_run(cfg)
     check_init_run(cfg)
