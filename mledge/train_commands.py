@@ -90,6 +90,8 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               help="Random zoom range (the study's 0.2).")
 @click.option("--shear", default=0.2, show_default=True, type=click.FloatRange(0, 45),
               help="Random shear in degrees (the study's 0.2).")
+@click.option("--rotate", default=0.0, show_default=True, type=click.FloatRange(0, 180),
+              help="Random rotation of up to +- this many degrees (the study's tips: 20; off by default).")
 @click.option("--translate", default=0.0, show_default=True, type=click.FloatRange(0, 0.5),
               help="Random shift, fraction of the side (0: off).")
 @click.option("--jitter", default=0.0, show_default=True, type=FRACTION,
@@ -144,8 +146,9 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 def train(root, arch, out, resume_run, force, final_from, split, val_split, data_format, classes_file, labels,
           difficult, on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, ema, schedule,
-          loss, no_augment, zoom, shear, translate, jitter, trunk, init_run, seed, precision, mixed_precision, strategy,
-          teacher, distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs, stack):
+          loss, no_augment, zoom, shear, rotate, translate, jitter, trunk, init_run, seed, precision, mixed_precision,
+          strategy, teacher, distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs,
+          stack):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from edge.datasets import detect_format
     from toolkit import train as training
@@ -186,7 +189,8 @@ def train(root, arch, out, resume_run, force, final_from, split, val_split, data
         if backbone != "study" and finetune_blocks > len(blocks(backbone)):
             raise click.BadParameter(f"{backbone} has {len(blocks(backbone))} blocks", param_hint="--finetune-blocks")
         augment = (Augment(flip=False, zoom=0.0, shear_degrees=0.0) if no_augment else
-                   Augment(zoom=zoom, shear_degrees=shear, translate=translate, brightness=jitter, contrast=jitter))
+                   Augment(zoom=zoom, shear_degrees=shear, translate=translate, brightness=jitter, contrast=jitter,
+                           rotate_degrees=rotate))
         cfg = TrainConfig(
             root=str(Path(root).resolve()), arch=arch, split=split, val_split=val_split, labels=labels,
             format=detect_format(root) if data_format == "auto" else data_format,

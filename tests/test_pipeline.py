@@ -76,3 +76,17 @@ def test_bad_image_error_and_skip(tmp_path, synth_root):
         load_arrays(data, 16)
     arrays = load_arrays(data, 16, on_bad_image="skip")
     assert len(arrays.ids) == 59 and data.ids[3] not in arrays.ids
+
+
+def test_rotation_turns_about_the_centre():
+    from toolkit.data.pipeline import affine_batch
+
+    x = np.zeros((8, 31, 31, 3), np.float32)
+    x[:, :, 15] = 255.0  # a vertical line through the centre
+    still = Augment(flip=False, zoom=0.0, shear_degrees=0.0)
+    turned = affine_batch(x, np.array([3, 4], np.int64), Augment(flip=False, zoom=0.0, shear_degrees=0.0,
+                                                                  rotate_degrees=90)).numpy()
+    np.testing.assert_allclose(turned[:, 15, 15], 255.0, atol=1e-3)  # the centre stays where it was
+    column = turned[:, :, 15, 0].mean(axis=1)
+    assert (column < 200).sum() >= 6  # the line left its column in (nearly) every image
+    np.testing.assert_allclose(affine_batch(x, np.array([3, 4], np.int64), still).numpy(), x, atol=1e-3)

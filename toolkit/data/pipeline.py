@@ -37,6 +37,7 @@ class Augment:
     translate: float = 0.0  # fraction of the side, each direction
     brightness: float = 0.0  # +- fraction of the 0..255 range
     contrast: float = 0.0  # +- relative change around the image mean
+    rotate_degrees: float = 0.0  # +- rotation (the study's tips, its section 8.5: 20)
 
 
 @dataclass
@@ -85,7 +86,8 @@ def load_arrays(data: Split, size: int, *, difficult: str = "ignore", on_bad_ima
 
 
 def affine_batch(images, seed, augment: Augment):
-    """Random flip, zoom and shear per image, one projective transform per image (bilinear, edge fill)."""
+    """Random flip, zoom, shear and rotation per image, one projective transform per image (bilinear,
+    edge fill)."""
     import tensorflow as tf
 
     n = tf.shape(images)[0]
@@ -100,13 +102,18 @@ def affine_batch(images, seed, augment: Augment):
     ty = tf.random.stateless_uniform([n], seeds[5], -1.0, 1.0) * augment.translate * h
     sign = tf.where(flip, -1.0, 1.0)
     cx, cy = (w - 1) / 2, (h - 1) / 2
-    # output (x, y) -> input: c + M (F(out) - c), with M = shear @ zoom, F the optional mirror.
+    # output (x, y) -> input: c + M (F(out) - c), with M = rotation @ shear @ zoom, F the optional mirror.
     m00, m01 = zx, -tf.sin(shear) * zy
-    m11 = tf.cos(shear) * zy
+    m10, m11 = tf.zeros_like(zx), tf.cos(shear) * zy
+    if augment.rotate_degrees:  # its own seed: runs without rotation draw exactly what they drew before
+        rotation_seed = tf.random.experimental.stateless_fold_in(seed, 8)
+        angle = tf.random.stateless_uniform([n], rotation_seed, -1.0, 1.0) * (augment.rotate_degrees * math.pi / 180)
+        c, s = tf.cos(angle), tf.sin(angle)
+        m00, m01, m10, m11 = c * m00 - s * m10, c * m01 - s * m11, s * m00 + c * m10, s * m01 + c * m11
     a0, a1 = m00 * sign, m01
     a2 = cx - m00 * cx * sign - m01 * cy + tx
-    b0, b1 = tf.zeros_like(zx), m11
-    b2 = cy - m11 * cy + ty
+    b0, b1 = m10 * sign, m11
+    b2 = cy - m10 * cx * sign - m11 * cy + ty
     zeros = tf.zeros_like(zx)
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     out = tf.raw_ops.ImageProjectiveTransformV3(
