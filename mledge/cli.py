@@ -12,6 +12,7 @@ import click
 from mledge.data_commands import data
 from mledge.edge_commands import edge
 from mledge.export_command import export_cmd
+from mledge.recipes_command import recipes
 from mledge.report_command import report
 from mledge.train_commands import classes, compare, evaluate, runs, train, weights
 from toolkit.atomic import disk_full, is_disk_full
@@ -86,6 +87,7 @@ main.add_command(runs)
 main.add_command(classes)
 main.add_command(edge)
 main.add_command(report)
+main.add_command(recipes)
 
 if __name__ == "__main__":
     main()

@@ -12,8 +12,9 @@ from mledge.params import COUNT, OutputFolder
 @click.command("export")
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--quant", type=click.Choice(["float32", "float16", "dynamic", "int8", "int8-float-last"]),
-              default="float32", show_default=True,  # = export.quantize.QUANT_MODES, which `mledge edge` must not load
-              help="float32; float16 weights; dynamic (int8 weights); int8 (full integer, uint8 input); "
+              # = export.quantize.QUANT_MODES, which `mledge edge` must not load
+              help="Default: the run's recipe's mode (see mledge recipes), float32 for a run without a recipe. "
+              "float32; float16 weights; dynamic (int8 weights); int8 (full integer, uint8 input); "
               "int8-float-last (int8 but the logits layer in float: keeps a wide-logit model's mAP; float input). "
               "int8 modes calibrate on training images (see export/quantize.py).")
 @click.option("--out", required=True, type=OutputFolder(), help="Bundle folder to write.")
@@ -34,7 +35,11 @@ from mledge.params import COUNT, OutputFolder
 def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop, force):
     """Convert a finished RUN into a TFLite bundle, then measure it against the Keras model."""
     from export.convert import ExportOptions, export_run
+    from mledge.recipe_run import recipe_quant
 
+    if quant is None:
+        quant, why = recipe_quant(run)
+        click.echo(f"{out}: --quant {quant} ({why})")
     manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
                                                   fuse=fuse, output=output, eval_split=eval_split,
                                                   eval_images=eval_images, force=force))

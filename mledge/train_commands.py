@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
+from mledge import recipe_run
 from mledge.params import (
     BATCH,
     EPOCHS,
@@ -23,6 +25,7 @@ from mledge.params import (
 )
 from toolkit.backbones.efficientnet_lite import VARIANTS, blocks
 from toolkit.errors import UserError
+from toolkit.recipes import RECIPES
 
 BACKBONE_CHOICES = ("study", *VARIANTS)
 ARCH_CHOICES = ("independent", "shared", "multioutput")
@@ -36,7 +39,11 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
 @click.option("--out", type=OutputFolder(), help="RUN folder to create (models, logs, metrics).")
 @click.option("--resume", "resume_run", type=click.Path(file_okay=False),
               help="Continue the interrupted RUN from its last finished epoch; finished models are kept.")
-@click.option("--force", is_flag=True, help="Replace --out if it already holds a run.")
+@click.option("--recipe", type=click.Choice(list(RECIPES)),
+              help="Train a named recipe, every stage of it, into --out (see mledge recipes: which to pick for "
+              "which board). Any option given here overrides the recipe's and is recorded as an override.")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it holds an earlier run of mledge's (never a folder holding other files).")
 @click.option("--final", "final_from", type=click.Path(file_okay=False),
               help="The model to ship: retrain this finished val RUN's settings on its train and val splits "
               "together, each model for the epochs the val run kept, with its thresholds, into --out (no ROOT; "
@@ -143,7 +150,7 @@ LOSS_CHOICES = ("bce", "weighted", "focal", "asl")
               "and augmentation per batch (and one pass of a shared trunk) for all of them, each model with its own "
               "loss, best epoch and early stopping; 1 trains them one after another. Costs N models' weights and "
               "optimizer state in memory, and as checkpoint on disk (the study's CNN: about 0.7 GB each at the peak).")
-def train(root, arch, out, resume_run, force, final_from, split, val_split, data_format, classes_file, labels,
+def train(root, arch, out, resume_run, recipe, force, final_from, split, val_split, data_format, classes_file, labels,
           difficult, on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, ema, schedule,
           loss, no_augment, zoom, shear, rotate, translate, jitter, trunk, init_run, seed, precision, mixed_precision,
@@ -158,7 +165,18 @@ def train(root, arch, out, resume_run, force, final_from, split, val_split, data
     from toolkit.train.precision import resolve as resolve_precision
 
     only = [c.strip() for c in only.split(",") if c.strip()] if only else None
-    if resume_run:
+    if recipe:
+        if resume_run or final_from or only or stage != "all":
+            raise UserError("--recipe trains the whole recipe: no --resume, --final, --classes or --stage with it")
+        if not root or not out:
+            raise UserError("train --recipe NAME needs ROOT and --out")
+        ctx = click.get_current_context()
+        explicit = ctx.get_parameter_source("arch") == ParameterSource.COMMANDLINE
+        metrics = recipe_run.start(recipe, root, out, arch if explicit else None, overrides(ctx), force, ctx.command)
+    elif resume_run and recipe_run.is_recipe_run(resume_run):
+        metrics = recipe_run.run_stages(Path(resume_run))
+        out = resume_run
+    elif resume_run:
         metrics = training.resume(resume_run, only, stage)
         out = resume_run
     elif final_from:
@@ -225,6 +243,25 @@ def train(root, arch, out, resume_run, force, final_from, split, val_split, data
     click.echo(f"{out}: val mAP {100 * metrics['mAP_area']:.2f} (area) / {100 * metrics['mAP_voc07']:.2f} (VOC07 "
                f"11-point), CF1 {100 * metrics['at_thresholds']['CF1']:.2f}, OF1 "
                f"{100 * metrics['at_thresholds']['OF1']:.2f} at per-class thresholds")
+
+
+# What a recipe run passes on to its stages: every option but those that say which run to make.
+NOT_OVERRIDES = {"root", "out", "recipe", "force", "resume_run", "final_from", "arch", "only", "stage"}
+
+
+def overrides(ctx: click.Context) -> list[str]:
+    """The options given on the command line, as `mledge train` arguments again."""
+    args = []
+    for param in ctx.command.params:
+        if (not isinstance(param, click.Option) or param.name in NOT_OVERRIDES
+                or ctx.get_parameter_source(param.name) != ParameterSource.COMMANDLINE):
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag:
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            args += [param.opts[0], str(value)]
+    return args
 
 
 @click.command()

@@ -24,7 +24,8 @@ REPORT_GENERATOR = "<meta name='generator' content='mledge report'>"
 # What each kind writes, as paths relative to its folder (fnmatch: "*" also crosses "/").
 WRITES = {
     "run": ("config.json", "init.json", "history.csv", "thresholds.json", "metrics.json", "val_scores.npz",
-            "train.log", "teacher.json", "models/*", "checkpoints/*", "teacher/*", "jobs/*", "plots/*"),
+            "train.log", "teacher.json", "models/*", "checkpoints/*", "teacher/*", "jobs/*", "plots/*",
+            "recipe.json", "stages/*"),
     "bundle": ("manifest.json", "labels.txt", "*.tflite"),
     "dataset": ("VOC2007/JPEGImages/*.jpg", "VOC2007/Annotations/*.xml", "VOC2007/ImageSets/Main/*.txt",
                 "*.csv", "images/*", "annotations/instances_*.json"),
