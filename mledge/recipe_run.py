@@ -44,11 +44,13 @@ def plan(recipe: Recipe, data: Path, out: Path, arch: str | None, overrides: lis
 
 def check_stages(steps: dict, train_command: click.Command) -> None:
     """Every train stage's options, overrides included, parsed as `mledge train` would: a bad value is
-    one line before any stage starts."""
+    one line before any stage starts. (An earlier stage's folder, not there yet, stands in as the data's.)"""
+    later = {a for stage in steps["stages"] for a in stage.get("train", []) if "/stages/" in a}
     for stage in steps["stages"]:
         if "train" in stage:
+            args = [steps["data"] if a in later else a for a in stage["train"]]
             try:
-                train_command.make_context("train", [steps["data"], "--out", "unused", *stage["train"]])
+                train_command.make_context("train", [steps["data"], "--out", "unused", *args])
             except click.UsageError as err:
                 raise UserError(f"--recipe {steps['recipe']}, stage {stage['name']}: {err.format_message()}") from None
 

@@ -58,7 +58,7 @@ def test_patterns_are_distinct():
 
 def test_refuses_to_overwrite(tmp_path):
     make_synthetic_voc(tmp_path / "e", images=8, size=16)
-    with pytest.raises(UserError, match="already exists"):
+    with pytest.raises(UserError, match="holds an earlier dataset"):
         make_synthetic_voc(tmp_path / "e", images=8, size=16)
     make_synthetic_voc(tmp_path / "e", images=10, size=16, force=True)
     assert len(list((tmp_path / "e/VOC2007/JPEGImages").iterdir())) == 10

@@ -105,8 +105,9 @@ def stage_args(recipe: Recipe, stage: Stage, arch: str | None, folders: dict[str
     """The stage's train options, ``{stage:NAME}`` filled in and --arch replaced when one is asked."""
     if arch and arch not in recipe.archs:
         raise UserError(f"--recipe {recipe.name} trains {' or '.join(recipe.archs)}, not --arch {arch}")
-    args = [a.format(**{f"stage:{n}": str(p) for n, p in folders.items()}) if "{stage:" in a else a
-            for a in stage.train]
+    args = list(stage.train)
+    for name, folder in folders.items():
+        args = [a.replace(f"{{stage:{name}}}", str(folder)) for a in args]
     if arch and "--arch" in args:
         args[args.index("--arch") + 1] = arch
     return args
