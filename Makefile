@@ -10,7 +10,7 @@ EDGE_FIXTURES ?= build/edge-fixtures
 MLEDGE := $(BIN)/mledge
 
 .PHONY: install install-edge demo test test-main test-edge test-arm test-report lint bench-train bench-export bench-edge bench-arm \
-	bench-pretrained bench-formats bench-train-speed bench-distill docs clean
+	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes docs clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -117,6 +117,10 @@ bench-train-speed: install
 # The study's CNN taught by EfficientNet-Lite0; DISTILL_RUNS: student names from benchmarks/bench_distill.py or "all".
 bench-distill: install
 	$(BIN)/python benchmarks/bench_distill.py $(VOC_ROOT) $(BENCH_DIR) $(DISTILL_RUNS)
+
+# RECIPES: recipe names (mledge recipes) or "all": each from its one command, exported, benched on the device.
+bench-recipes: install
+	$(BIN)/python benchmarks/bench_recipes.py $(VOC_ROOT) $(BENCH_DIR) $(RECIPES)
 
 # The VOC copy as CSV and as COCO (hard links) trains to the same val mAP as from VOC.
 bench-formats: install

@@ -20,6 +20,8 @@ from benchmarks.results import machine_label, read  # noqa: E402
 
 # bench -> (make target, what it measures); the order of docs/benchmarks.md.
 BENCHES = {
+    "bench_recipes": ("make bench-recipes", "Each recipe from its one command (`mledge train DATA --recipe NAME`), "
+                      "exported in its own quantization, its bundle scored on `val` and timed at 1 thread."),
     "bench_train": ("make bench-train", "The study's CNN from scratch on the shared VOC 2007 copy at 100x100: "
                     "trained on `train`, epochs and thresholds chosen on `val`."),
     "bench_export": ("make bench-export", "The best multioutput run and the independent ensemble in every "
