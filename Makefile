@@ -127,8 +127,8 @@ bench-formats: install
 	$(BIN)/python benchmarks/bench_formats.py $(VOC_ROOT) $(BENCH_DIR)
 
 # Every benchmark table in README.md and docs/ from the records in benchmarks/results/.
-docs:
-	$(PYTHON) scripts/make_docs.py
+docs: install
+	$(BIN)/python scripts/make_docs.py
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) build work

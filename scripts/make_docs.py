@@ -113,7 +113,27 @@ def benchmarks_page() -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-SECTIONS: dict[str, Callable[[], str]] = {"study": study}
+def recipes(_: None = None) -> str:
+    """The registry, with each recipe's latest bench-recipes record and the Pi roofline estimate."""
+    from edge.roofline import BOARDS, estimate_ms
+    from toolkit.recipes import RECIPES, figures
+
+    lines = ["| recipe | what it is for | val mAP (bundle) | MB | ms a photo, 1 thread | "
+             + " | ".join(f"{b.split(' (')[0]} ms (estimate)" for b in BOARDS) + " | training | machine |",
+             "|" + "---|" * (7 + len(BOARDS))]
+    for recipe in RECIPES.values():
+        record = figures(recipe.name)
+        f = record["figures"] if record else {}
+        pi = [f"{estimate_ms(f['macs'], f['weight_bytes'], recipe.quant, b):.0f}" if f.get("macs") else ""
+              for b in BOARDS.values()]
+        lines.append("| " + " | ".join([f"`{recipe.name}`", recipe.purpose, cell(f.get("bundle_mAP_area")),
+                                        cell(f.get("MB")), cell(f.get("e2e_p50_1t")), *pi,
+                                        f"{f['train_s'] / 60:.0f} min" if f.get("train_s") else "",
+                                        machine_label(record["machine"]) if record else "not measured yet"]) + " |")
+    return "\n".join(lines)
+
+
+SECTIONS: dict[str, Callable[[], str]] = {"study": study, "recipes": recipes}
 MARKED = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
 
