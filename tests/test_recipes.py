@@ -100,6 +100,18 @@ def test_two_stages_run_resume_after_a_kill_and_export_in_the_recipes_mode(synth
     assert "--quant int8-float-last (the recipe two-stages's)" in exported.output
     assert json.loads((tmp_path / "bundle" / "manifest.json").read_text())["quantization"] == "int8-float-last"
 
+    final = CliRunner().invoke(main, ["train", "--final", str(run), "--out", str(tmp_path / "ship")])
+    assert final.exit_code == 0, final.output
+    assert json.loads((tmp_path / "ship" / "metrics.json").read_text())["final"] is True
+
+
+def test_a_recipe_without_its_weights_names_the_import(synth_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLEDGE_CACHE", str(tmp_path / "empty"))
+    result = CliRunner().invoke(main, ["train", str(synth_root), "--recipe", "edge-fast", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "mledge weights import efficientnet-lite0" in result.output
+    assert not (tmp_path / "r").exists()
+
 
 def test_a_recipe_from_the_command_line_records_its_overrides(synth_root, tmp_path):
     out = tmp_path / "run"
