@@ -14,7 +14,8 @@ from mledge.edge_commands import edge
 from mledge.export_command import export_cmd
 from mledge.recipes_command import recipes
 from mledge.report_command import report
-from mledge.train_commands import classes, compare, evaluate, runs, train, weights
+from mledge.run_commands import classes, compare, evaluate, runs, weights
+from mledge.train_commands import train
 from toolkit.atomic import disk_full, is_disk_full
 from toolkit.errors import UserError
 

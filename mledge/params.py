@@ -81,3 +81,5 @@ def int_list(value: str, allowed: click.IntRange = THREADS) -> list[int]:
     for v in values:
         allowed.convert(v, None, None)
     return values
+
+LOSS_CHOICES = ("bce", "weighted", "focal", "asl")  # = toolkit.losses.LOSSES, which imports Keras
