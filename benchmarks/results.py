@@ -78,7 +78,7 @@ def write(bench: str, rows: list[dict], key: str, command: list[str] | None = No
                                            and r["machine"]["cores"] == here["cores"])]
     RESULTS.mkdir(exist_ok=True)
     tmp = RESULTS / f".{bench}.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept + records))
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept + records))  # figures in the table's order
     os.replace(tmp, RESULTS / f"{bench}.jsonl")
     print(f"{len(records)} record(s) written to {RESULTS / f'{bench}.jsonl'}")
     return records
