@@ -37,15 +37,16 @@ def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_sp
     from export.convert import ExportOptions, export_run
     from mledge.recipe_run import recipe_quant
 
+    chosen = ""
     if quant is None:
         quant, why = recipe_quant(run)
-        click.echo(f"{out}: --quant {quant} ({why})")
+        chosen = f" (no --quant: {why})"
     manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
                                                   fuse=fuse, output=output, eval_split=eval_split,
                                                   eval_images=eval_images, force=force))
     ev = manifest["evaluation"]
     drop = 100 * (ev["keras_mAP_area"] - ev["bundle_mAP_area"])
-    click.echo(f"{out}: {manifest['architecture']} {quant}, {len(manifest['files'])} file(s), "
+    click.echo(f"{out}: {manifest['architecture']} {quant}{chosen}, {len(manifest['files'])} file(s), "
                f"{manifest['bytes'] / 1e6:.2f} MB, converted in {manifest['conversion_seconds']:.1f}s")
     click.echo(f"  {ev['split']} ({ev['images']} images): mAP Keras {100 * ev['keras_mAP_area']:.2f} -> bundle "
                f"{100 * ev['bundle_mAP_area']:.2f} (area; drop {drop:+.2f}), max |dprob| {ev['max_abs_prob_diff']:.2e}")

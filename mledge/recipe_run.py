@@ -81,7 +81,7 @@ def recipe_quant(run: str | Path) -> tuple[str, str]:
     if not is_recipe_run(run):
         return "float32", "a run without a recipe"
     steps = json.loads((Path(run) / RECIPE_FILE).read_text())
-    return steps["quant"], f"the recipe {steps['recipe']}'s"
+    return steps["quant"], f"recipe {steps['recipe']}"
 
 
 def run_stages(out: Path) -> dict:

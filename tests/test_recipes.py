@@ -97,7 +97,7 @@ def test_two_stages_run_resume_after_a_kill_and_export_in_the_recipes_mode(synth
 
     exported = CliRunner().invoke(main, ["export", str(run), "--out", str(tmp_path / "bundle")])
     assert exported.exit_code == 0, exported.output
-    assert "--quant int8-float-last (the recipe two-stages's)" in exported.output
+    assert "int8-float-last (no --quant: recipe two-stages)" in exported.output
     assert json.loads((tmp_path / "bundle" / "manifest.json").read_text())["quantization"] == "int8-float-last"
 
     final = CliRunner().invoke(main, ["train", "--final", str(run), "--out", str(tmp_path / "ship")])
