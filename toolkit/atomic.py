@@ -52,7 +52,7 @@ def disk_full(path: Path, needed: int | None = None) -> DiskFull:
 def require_space(path: Path, nbytes: int) -> None:
     """Refuse before writing ``nbytes`` at ``path`` when the disk cannot take them."""
     if free_bytes(path) < nbytes + RESERVE:
-        raise disk_full(path, nbytes)
+        raise disk_full(path, nbytes + RESERVE)
 
 
 @contextlib.contextmanager
