@@ -75,3 +75,37 @@ def test_the_generator_fails_on_a_stale_table(tmp_path, monkeypatch):
     filled = make_docs.fill(page.read_text())
     assert "a number typed by hand" not in filled and filled.startswith("before\n") and filled.endswith("after\n")
     assert make_docs.fill(filled) == filled
+
+
+def shell_commands(page: Path) -> list[list[str]]:
+    """Every `mledge ...` line of the page's sh blocks, line continuations joined, comments dropped."""
+    import shlex
+
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", page.read_text(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #")[0].strip()
+            if line.startswith("mledge "):
+                commands.append([t.strip("[]") for t in shlex.split(line)[1:]])
+    return commands
+
+
+def test_every_command_on_the_pages_names_real_commands_and_options():
+    import click
+
+    from mledge.cli import main
+
+    checked = 0
+    for page in [REPO / "README.md", *DOCS]:
+        for tokens in shell_commands(page):
+            command, path = main, ["mledge"]
+            while isinstance(command, click.Group) and tokens and not tokens[0].startswith("-"):
+                assert tokens[0] in command.commands, f"{page.name}: no command {' '.join(path + tokens[:1])}"
+                path.append(tokens[0])
+                command = command.commands[tokens.pop(0)]
+            names = {o for p in command.params for o in (*p.opts, *getattr(p, "secondary_opts", []))} | {"--help"}
+            for token in tokens:
+                if token.startswith("--"):
+                    assert token.split("=")[0] in names, f"{page.name}: {' '.join(path)} has no option {token}"
+            checked += 1
+    assert checked > 40
