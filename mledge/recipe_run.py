@@ -42,10 +42,10 @@ def plan(recipe: Recipe, data: Path, out: Path, arch: str | None, overrides: lis
             "data": str(data.resolve()), "arch": arch, "overrides": overrides, "stages": stages}
 
 
-def check_stages(steps: dict, train_command: click.Command) -> None:
+def check_stages(steps: dict, out: Path, train_command: click.Command) -> None:
     """Every train stage's options, overrides included, parsed as `mledge train` would: a bad value is
     one line before any stage starts. (An earlier stage's folder, not there yet, stands in as the data's.)"""
-    later = {a for stage in steps["stages"] for a in stage.get("train", []) if "/stages/" in a}
+    later = {str((out / "stages" / stage["name"]).resolve()) for stage in steps["stages"]}
     for stage in steps["stages"]:
         if "train" in stage:
             args = [steps["data"] if a in later else a for a in stage["train"]]
@@ -63,7 +63,7 @@ def start(recipe_name: str, data: str, out: str, arch: str | None, overrides: li
     for backbone in recipe.weights:
         require_weights(backbone)  # one line naming the import command
     steps = plan(recipe, Path(data), out_path, arch, overrides)
-    check_stages(steps, train_command)
+    check_stages(steps, out_path, train_command)
     if check_output_folder(out_path, "run", force, (data,)):
         click.echo(f"{out_path}: the earlier run is kept in {set_aside(out_path)} until this one is finished")
     out_path.mkdir(parents=True, exist_ok=True)

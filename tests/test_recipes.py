@@ -32,13 +32,14 @@ TWO_STAGES = Recipe("two-stages", 1, "a test: the study's CNN, then tuned from i
 def test_every_recipe_resolves_to_valid_training_options(name, synth_root, tmp_path):
     recipe = RECIPES[name]
     steps = recipe_run.plan(recipe, synth_root, tmp_path / "run", None, [])
-    recipe_run.check_stages(steps, train_command)
+    recipe_run.check_stages(steps, tmp_path / "run", train_command)
     assert [s["name"] for s in steps["stages"]] == [s.name for s in recipe.stages]
     for stage in steps["stages"]:
         assert "export" in stage or not any("{stage:" in a for a in stage["train"])
     for arch in ("independent", "shared", "multioutput"):
         if arch in recipe.archs:
-            recipe_run.check_stages(recipe_run.plan(recipe, synth_root, tmp_path / "run", arch, []), train_command)
+            steps = recipe_run.plan(recipe, synth_root, tmp_path / "run", arch, [])
+            recipe_run.check_stages(steps, tmp_path / "run", train_command)
 
 
 def test_recipes_table_and_show():
