@@ -10,6 +10,7 @@ Finished runs and bundles are reused; an interrupted recipe resumes at its stage
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,11 +26,14 @@ DEFAULT = ["study", "edge-fast"]
 
 
 def train_seconds(run: Path) -> float:
-    """Every stage's training time (and its teacher's views), from the stages' metrics."""
+    """Every stage's training time: its epochs, its teacher's views and, for a pretrained backbone, the
+    frozen part's activations (train.log's line)."""
     total = 0.0
     for metrics in sorted((run / "stages").glob("*/metrics.json")):
         data = json.loads(metrics.read_text())
         total += data.get("train_seconds", 0) + (data.get("teacher") or {}).get("seconds", 0)
+        log = (metrics.parent / "train.log").read_text() if (metrics.parent / "train.log").is_file() else ""
+        total += sum(float(s) for s in re.findall(r"activations .* of \d+ images in ([\d.]+)s", log))
     return round(total)
 
 
