@@ -65,8 +65,9 @@ def writing(path: Path, *tmps: Path):
         for tmp in tmps:
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            else:
+                with contextlib.suppress(OSError):  # the first error is the one to tell
+                    tmp.unlink()
         if is_disk_full(err):
             raise disk_full(path) from None
         raise
@@ -148,10 +149,5 @@ def staging(out: Path):
     """A hidden folder beside ``out`` to write into; removed if the block fails (a full disk: DiskFull)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with writing(out, tmp):
         yield tmp
-    except BaseException as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if is_disk_full(err):
-            raise disk_full(out) from None
-        raise
