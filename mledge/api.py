@@ -21,6 +21,7 @@ from toolkit.errors import UserError
 
 
 def _options(options: dict) -> list[str]:
+    from mledge.train_commands import as_args
     from mledge.train_commands import train as train_command
 
     known = {p.name: p for p in train_command.params}
@@ -29,10 +30,7 @@ def _options(options: dict) -> list[str]:
         param = known.get(name)
         if param is None or not param.opts[0].startswith("--"):
             raise UserError(f"train has no option {name!r} (see mledge train --help)")
-        if param.is_flag:
-            args.append(param.opts[0] if value else param.secondary_opts[0])
-        else:
-            args += [param.opts[0], str(value)]
+        args += as_args(param, value)
     return args
 
 

@@ -254,9 +254,12 @@ def overrides(ctx: click.Context) -> list[str]:
         if (not isinstance(param, click.Option) or param.name in NOT_OVERRIDES
                 or ctx.get_parameter_source(param.name) != ParameterSource.COMMANDLINE):
             continue
-        value = ctx.params[param.name]
-        if param.is_flag:
-            args.append(param.opts[0] if value else param.secondary_opts[0])
-        else:
-            args += [param.opts[0], str(value)]
+        args += as_args(param, ctx.params[param.name])
     return args
+
+
+def as_args(param: click.Option, value) -> list[str]:
+    """An option's value as `mledge train` arguments (a flag that is off and has no --no- form: none)."""
+    if param.is_flag:
+        return [param.opts[0]] if value else param.secondary_opts[:1]
+    return [param.opts[0], str(value)]

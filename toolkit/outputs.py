@@ -71,6 +71,12 @@ def _refuse(out: Path, reason: str) -> UserError:
     return UserError(f"{out}: {reason}; nothing was changed (write somewhere else, or move that yourself)")
 
 
+def _refuse_protected(out: Path, reads: tuple[str | Path, ...]) -> None:
+    why = _protected(out.resolve(), [Path(r) for r in reads])
+    if why:
+        raise _refuse(out, why)
+
+
 def _protected(out: Path, reads: list[Path]) -> str | None:
     """Why ``out`` may never be an output: a place above the user's work, or an input (or a folder
     holding one), which ``--force`` would delete."""
@@ -100,9 +106,7 @@ def check_output_folder(out: str | Path, kind: str, force: bool, reads: tuple[st
     An empty or missing folder is fine; one that holds any file mledge did not write is refused,
     naming that file, with or without ``force``; an earlier output of ours needs ``force``."""
     out = Path(out)
-    why = _protected(out.resolve(), [Path(r) for r in reads])
-    if why:
-        raise _refuse(out, why)
+    _refuse_protected(out, reads)
     if not out.is_dir() or not any(out.iterdir()):
         return False
     found = marked_kind(out)
@@ -123,9 +127,7 @@ def check_output_folder(out: str | Path, kind: str, force: bool, reads: tuple[st
 def check_joinable(out: Path, reads: tuple[str | Path, ...] = ()) -> None:
     """A process joining a run (a job array's task) writes into ``out`` beside the others: it must be
     missing, empty or a run of ours, and not a place that is never an output."""
-    why = _protected(out.resolve(), [Path(r) for r in reads])
-    if why:
-        raise _refuse(out, why)
+    _refuse_protected(out, reads)
     if out.is_dir() and any(out.iterdir()):
         first = foreign_file(out, "run") if marked_kind(out) == "run" else next(iter(sorted(out.iterdir())))
         if first is not None:
@@ -135,9 +137,7 @@ def check_joinable(out: Path, reads: tuple[str | Path, ...] = ()) -> None:
 def check_output_file(out: str | Path, force: bool, reads: tuple[str | Path, ...] = ()) -> None:
     """The same rules for a report: an existing file is replaced only if it is a report of ours."""
     out = Path(out)
-    why = _protected(out.resolve(), [Path(r) for r in reads])
-    if why:
-        raise _refuse(out, why)
+    _refuse_protected(out, reads)
     if not out.exists():
         return
     try:
