@@ -2,6 +2,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 EDGE_VENV := .venv-edge
+# tflite-support writes the bundles' TFLite metadata; it pins protobuf below 4, TensorFlow needs 6 or later.
+META_VENV := .venv-meta
+MEDIAPIPE_VENV := .venv-mediapipe
 BIN := $(VENV)/bin
 DEMO_DIR ?= work/demo
 BENCH_DIR ?= work/bench
@@ -9,14 +12,31 @@ VOC_ROOT ?= ../shared/data/voc2007/VOCdevkit
 EDGE_FIXTURES ?= build/edge-fixtures
 MLEDGE := $(BIN)/mledge
 
-.PHONY: install install-edge demo test test-main test-edge test-arm test-report lint bench-train bench-export bench-edge bench-arm \
+.PHONY: install install-edge install-metadata install-mediapipe demo test test-main test-edge test-mediapipe test-arm \
+	test-report lint bench-train bench-export bench-edge bench-arm \
 	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes docs clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed install-metadata
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[train,dev,plots,pretrained]'
+	touch $@
+
+# The metadata writer's environment (export/metadata_writer.py runs in it); export finds it here.
+install-metadata: $(META_VENV)/.installed
+$(META_VENV)/.installed:
+	$(PYTHON) -m venv $(META_VENV)
+	$(META_VENV)/bin/pip install -q --upgrade pip
+	$(META_VENV)/bin/pip install -q tflite-support==0.4.4
+	touch $@
+
+# MediaPipe Tasks beside the edge runtime, to check that it reads our bundles' files as we do.
+install-mediapipe: $(MEDIAPIPE_VENV)/.installed
+$(MEDIAPIPE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(MEDIAPIPE_VENV)
+	$(MEDIAPIPE_VENV)/bin/pip install -q --upgrade pip
+	$(MEDIAPIPE_VENV)/bin/pip install -q -e '.[edge]' mediapipe==1.2.2 pytest
 	touch $@
 
 # The edge environment: numpy, Pillow, LiteRT and pytest; no TensorFlow.
@@ -65,15 +85,20 @@ test-report: install
 	$(MAKE) demo DEMO_DIR=$(REPORT_DIR) DEMO_IMAGES=160 DEMO_EPOCHS=3 DEMO_CLASS_EPOCHS=1 DEMO_WIDTHS=8,16,32
 	$(BIN)/python tests/browser/check_report.py $(REPORT_DIR)/report.html build/report.png
 
-test: test-main test-edge
+test: test-main test-edge test-mediapipe
 
 test-main: install
-	$(BIN)/pytest tests --ignore=tests/edge --durations=15
+	$(BIN)/pytest tests --ignore=tests/edge --ignore=tests/mediapipe --durations=15
 
 # Bundles are built by the training environment, then only loaded by the edge environment.
 test-edge: install install-edge
 	$(BIN)/python -m tests.edge.fixtures $(EDGE_FIXTURES)
 	MLEDGE_EXPECT_NO_TF=1 MLEDGE_EDGE_FIXTURES=$(EDGE_FIXTURES) $(EDGE_VENV)/bin/python -m pytest tests/edge
+
+# MediaPipe's ImageClassifier on the same bundles' files: our class names and probabilities.
+test-mediapipe: install install-mediapipe
+	$(BIN)/python -m tests.edge.fixtures $(EDGE_FIXTURES)
+	MLEDGE_EDGE_FIXTURES=$(EDGE_FIXTURES) $(MEDIAPIPE_VENV)/bin/python -m pytest tests/mediapipe
 
 # The edge suite on an emulated aarch64 Debian (qemu-user), with LiteRT and with tflite-runtime 2.14;
 # ARM outputs are compared with this host's under the same runtime.
@@ -131,4 +156,4 @@ docs: install
 	$(BIN)/python scripts/make_docs.py
 
 clean:
-	rm -rf $(VENV) $(EDGE_VENV) build work
+	rm -rf $(VENV) $(EDGE_VENV) $(META_VENV) $(MEDIAPIPE_VENV) build work

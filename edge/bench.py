@@ -35,8 +35,8 @@ def _bare_loop_ms(predictor, pixels: np.ndarray, runs: int) -> float:
     model, so it runs after the peak memory is read."""
     from edge.runtime import make_interpreter
 
-    interpreters = [make_interpreter(str(predictor.path / e["name"]), predictor.num_threads)
-                    for e in predictor.manifest["files"]]
+    interpreters = [make_interpreter(str(predictor.path if predictor.bare else predictor.path / e["name"]),
+                                     predictor.num_threads) for e in predictor.manifest["files"]]
     feeds = []
     for it in interpreters:
         detail = it.get_input_details()[0]
@@ -59,11 +59,12 @@ def _bare_loop_ms(predictor, pixels: np.ndarray, runs: int) -> float:
 def measure(bundle: str, images: list[str], labels: list | None, valid: list | None, threads: int,
             runs: int, warmup: int) -> dict:
     """Everything for one bundle at one thread count, in this process."""
-    from edge.bundle import bundle_bytes, read_manifest
+    from edge.bare import read_any
+    from edge.bundle import bundle_bytes
     from edge.predictor import Predictor
     from edge.runtime import cpu_info, get_runtime
 
-    manifest = read_manifest(bundle)
+    manifest = read_any(bundle)
     runtime = get_runtime()  # the import is not load time
     t0 = time.perf_counter()
     predictor = Predictor(bundle, num_threads=threads, verify=False)
@@ -120,7 +121,7 @@ def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, im
               data: str | None = None, split: str = "val", limit: int | None = None, data_format: str = "auto",
               progress=print) -> list[dict]:
     """One subprocess per (bundle, threads): peak memory is then each bundle's own."""
-    from edge.bundle import read_manifest
+    from edge.bare import read_any
     from edge.preprocess import list_images
 
     rows = []
@@ -129,7 +130,7 @@ def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, im
             job = {"bundle": bundle, "threads": n, "runs": runs, "warmup": warmup,
                    "labels": None, "valid": None}
             try:
-                manifest = read_manifest(bundle)
+                manifest = read_any(bundle)
                 if data:
                     job["images"], job["labels"], job["valid"] = dataset_images(data, split, manifest["classes"], limit,
                                                                                data_format)

@@ -1,5 +1,6 @@
 """Run a bundle: one interpreter (a single model or a fused ensemble) or one per file (the ensemble
-as the study deploys it), with the manifest's preprocessing, and the labels over its thresholds."""
+as the study deploys it), with the manifest's preprocessing, and the labels over its thresholds.
+A bare .tflite with metadata runs the same way (edge/bare.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.bare import open_bare
 from edge.bundle import BundleError, read_manifest, read_model
 from edge.preprocess import load_image
 from edge.runtime import make_interpreter
+from edge.tflite_metadata import ScoreCalibration
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -31,7 +34,7 @@ class ModelFile:
     output must be what the manifest says (shape, dtype, one column per class it claims)."""
 
     def __init__(self, path: Path, content: bytes, spec: dict, outputs: int, num_threads: int | None,
-                 output_kind: str):
+                 output_kind: str, calibration: ScoreCalibration | None = None):
         self.path = path
         try:
             self.interpreter = make_interpreter(content, num_threads)
@@ -49,7 +52,11 @@ class ModelFile:
         width = int(np.prod(self.output["shape"][1:])) if len(self.output["shape"]) > 1 else 0
         if width != outputs:
             raise BundleError(f"{path}: {width} output columns, the manifest names {outputs} classes for it")
-        self.output_kind = output_kind
+        self.output_kind, self.calibration = output_kind, calibration
+        norm = spec.get("normalization")  # a bare file's; a bundle's models normalize inside
+        self.mean, self.std = ((np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32))
+                               if norm else (None, None))
+        self.raw = spec.get("quantization") is None  # a bare uint8 input takes the bytes, as in MediaPipe
         signature = self.input.get("shape_signature", self.input["shape"])
         self.dynamic_batch = len(signature) > 0 and signature[0] == -1
         self.batch = max(1, shape[0])
@@ -65,9 +72,10 @@ class ModelFile:
     def _quantize(self, pixels: np.ndarray) -> np.ndarray:
         dtype = self.input["dtype"]
         if dtype == np.float32:
-            return pixels.astype(np.float32)
+            x = pixels.astype(np.float32)
+            return x if self.mean is None else (x - self.mean) / self.std
         scale, zero = self.input["quantization"]
-        if dtype == np.uint8 and scale == 1.0 and zero == 0:
+        if dtype == np.uint8 and (scale == 1.0 and zero == 0 or self.raw):
             return pixels  # raw pixels are the quantized input: no arithmetic at all
         info = np.iinfo(dtype)
         return np.clip(np.round(pixels / scale + zero), info.min, info.max).astype(dtype)
@@ -91,11 +99,13 @@ class ModelFile:
             scale, zero = self.output["quantization"]
             out = (out.astype(np.float32) - zero) * scale
         out = out.reshape(len(pixels), -1)
+        if self.calibration is not None:
+            return self.calibration.apply(out)
         return sigmoid(out) if self.output_kind == "logits" else out
 
 
 class Predictor:
-    """Load a bundle (manifest and sha256 checked) and label images.
+    """Load a bundle (manifest and sha256 checked), or a bare .tflite with metadata, and label images.
 
     >>> p = Predictor("bundles/multioutput-int8", num_threads=2)
     >>> p.predict(["photo.jpg"])[0].labels
@@ -103,16 +113,23 @@ class Predictor:
 
     def __init__(self, bundle: str | Path, num_threads: int | None = None, verify: bool = True):
         self.path = Path(bundle)
-        self.manifest = read_manifest(self.path, verify=False)  # each file is verified as it is read
+        self.bare = self.path.is_file()
+        if self.bare:
+            self.manifest, content, calibration = open_bare(self.path)
+            contents, calibrations = [content], [calibration]
+        else:
+            self.manifest = read_manifest(self.path, verify=False)  # each file is verified as it is read
+            contents = [read_model(self.path, entry, verify) for entry in self.manifest["files"]]
+            calibrations = [None] * len(contents)
         self.classes: list[str] = list(self.manifest["classes"])
         self.thresholds = np.asarray(self.manifest["thresholds"], dtype=np.float64)
         spec = self.manifest["input"]
         self.size = (int(spec["height"]), int(spec["width"]))
         self.resize = spec.get("resize", "bilinear")
         self.num_threads = num_threads
-        self.files = [ModelFile(self.path / entry["name"], read_model(self.path, entry, verify), spec,
-                                len(entry["outputs"]), num_threads, self.manifest["output"])
-                      for entry in self.manifest["files"]]
+        self.files = [ModelFile(self.path if self.bare else self.path / entry["name"], content, spec,
+                                len(entry["outputs"]), num_threads, self.manifest["output"], calibration)
+                      for entry, content, calibration in zip(self.manifest["files"], contents, calibrations)]
         order = {c: k for k, c in enumerate(self.classes)}
         self.columns = [[order[c] for c in entry["outputs"]] for entry in self.manifest["files"]]
 

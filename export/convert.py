@@ -1,6 +1,7 @@
 """``mledge export``: a finished RUN -> a bundle folder (.tflite file(s), labels.txt, manifest.json).
 
-Route: Keras model cut at its logits -> ``model.export(format="tf_saved_model")`` -> TFLiteConverter.
+Route: Keras model cut at its logits -> ``model.export(format="tf_saved_model")`` -> TFLiteConverter
+-> the standard TFLite metadata (export/metadata.py) -> sha256 in the manifest.
 The sigmoid runs in float on the device (manifest output "logits"): under full-integer quantization
 an in-graph logistic has a fixed output scale of 1/256, so every score below 1/512 becomes 0 and
 average precision loses its ranking among the low scores. ``--output probabilities`` keeps it in
@@ -20,6 +21,7 @@ import numpy as np
 from edge.bundle import bundle_bytes
 from edge.predictor import Predictor
 from export.bundle_writer import file_entry, write_manifest
+from export.metadata import describe, write_metadata, writer_python
 from export.quantize import QUANT_MODES, representative_dataset
 from toolkit import __version__
 from toolkit.atomic import model_bytes, replace_dir, require_space, staging
@@ -150,6 +152,7 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
         raise UserError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, not {opts.output!r}")
     out = Path(out)
     check_output_folder(out, "bundle", opts.force, (Path(run_path),))
+    writer_python()  # a missing metadata writer is refused before minutes of conversion
     run = Run(Path(run_path))
     cfg = run.require_complete()
     models = run.load_models(cfg)
@@ -167,22 +170,24 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
 
     with staging(out) as tmp:
         t0 = time.perf_counter()
-        entries = []
+        graphs = []
         for stem, model, outputs in _graphs(run, cfg, models, opts):
             path = tmp / f"{stem}.tflite"
             path.write_bytes(_convert(model, opts.quant, calibration, tmp))
-            entries.append({**file_entry(path, outputs), "macs": count_macs(model)})
+            graphs.append((path, outputs, count_macs(model)))
         seconds = time.perf_counter() - t0
         manifest = {
             "architecture": cfg.arch, "fused": opts.fuse, "classes": cfg.classes,
             "thresholds": [float(t) for t in run_thresholds(run, cfg.classes)],
-            "input": _input_spec(tmp, entries[0]["name"], cfg.model),
+            "input": _input_spec(tmp, graphs[0][0].name, cfg.model),
             "output": opts.output, "quantization": opts.quant,
             "calibration": {"split": opts.calib_split, "images": len(calibration)} if calibration is not None else None,
             "toolkit_version": __version__, "tensorflow_version": tf.__version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": str(run.path.resolve()),
-            "conversion_seconds": round(seconds, 2), "files": entries,
+            "conversion_seconds": round(seconds, 2),
         }
+        write_metadata([describe(path, outputs, manifest) for path, outputs, _ in graphs])
+        manifest["files"] = [{**file_entry(path, outputs), "macs": macs} for path, outputs, macs in graphs]
         write_manifest(tmp, manifest)
         manifest["evaluation"] = _evaluate(tmp, run, cfg, models, opts)
         manifest["bytes"] = bundle_bytes(manifest)

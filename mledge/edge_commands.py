@@ -18,41 +18,71 @@ def edge() -> None:
 
 
 @edge.command("info")
-@click.argument("bundle", required=False, type=click.Path(file_okay=False))
+@click.argument("bundle", required=False, type=click.Path())
 def edge_info(bundle):
-    """The interpreter in use, library versions, the CPU, and (with BUNDLE) whether XNNPACK is applied."""
+    """The interpreter in use, library versions, the CPU, and with BUNDLE (a bundle folder or a bare
+    .tflite) whether XNNPACK is applied and each model file's TFLite metadata."""
     import numpy
     import PIL
 
     from edge.runtime import cpu_info, delegate_report, get_runtime
 
-    manifest = None
+    files = []
     if bundle:
-        from edge.bundle import read_manifest
+        from edge.bare import NOTE, read_any
+        from edge.bundle import model_path
 
-        manifest = read_manifest(bundle)  # a bad bundle is refused before anything is printed
+        manifest = read_any(bundle)  # a bad bundle or file is refused before anything is printed
+        if Path(bundle).is_file():
+            click.echo(NOTE.format(path=bundle), err=True)
+            files = [Path(bundle)]
+        else:
+            files = [model_path(Path(bundle), entry) for entry in manifest["files"]]
     rt = get_runtime()
     cpu = cpu_info()
     click.echo(f"interpreter  {rt.name} {rt.version}")
     click.echo(f"numpy        {numpy.__version__}")
     click.echo(f"pillow       {PIL.__version__}")
     click.echo(f"cpu          {cpu['machine']}, {cpu['cores']} cores, {cpu['model']}")
-    if manifest:
-        first = Path(bundle) / manifest["files"][0]["name"]
-        click.echo(f"xnnpack      {delegate_report(first)} ({first.name})")
+    if files:
+        click.echo(f"xnnpack      {delegate_report(files[0])} ({files[0].name})")
+        for path in files:
+            for line in _metadata_lines(path):
+                click.echo(line)
     else:
         click.echo("xnnpack      the default op resolver applies it to float ops; pass a BUNDLE to check")
 
 
+def _metadata_lines(path: Path) -> list[str]:
+    """A model file's TFLite metadata in three lines: who made it, its input, its output."""
+    from edge.tflite_metadata import CALIBRATION_FILE, LABELS_FILE, associated_lines, read_metadata
+
+    meta = read_metadata(path, path.read_bytes())
+    if meta is None:
+        return [f"metadata     {path.name}: none"]
+    labels = associated_lines(path, meta, LABELS_FILE, "labels") or []
+    shown = ", ".join(labels[:5]) + (f", ... ({len(labels)})" if len(labels) > 5 else "")
+    norm = f"mean {meta.input.mean} std {meta.input.std}" if meta.input.mean else "no normalization"
+    calibration = "none"
+    if meta.output.calibration:
+        lines = associated_lines(path, meta, CALIBRATION_FILE, "score calibration") or []
+        plain = lines and all(line.strip() == "1.0,1.0,0.0" for line in lines)
+        calibration = f"{meta.output.calibration[0]}" + (" (a sigmoid)" if plain else f", {len(lines)} lines")
+    return [f"metadata     {path.name}: {meta.name} (version {meta.version}, by {meta.author})",
+            f"  input      {meta.input.name}: {norm}",
+            f"  output     {meta.output.name}: labels {shown or 'none'}; score calibration {calibration}"]
+
+
 @edge.command("predict")
-@click.argument("bundle", type=click.Path(file_okay=False))
+@click.argument("bundle", type=click.Path())
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--threads", type=THREADS, help="Interpreter threads (default: the runtime's choice).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="Output format.")
 @click.option("--threshold", type=THRESHOLD, help="One threshold for every class instead of the bundle's own.")
 def edge_predict(bundle, inputs, threads, fmt, threshold):
-    """Label images (files or folders) with a bundle; unreadable images are reported and skipped."""
+    """Label images (files or folders) with a bundle, or a bare .tflite image classifier with TFLite
+    metadata (its labels and normalization; thresholds 0.5); unreadable images are reported and skipped."""
     from edge.predictor import Predictor
     from edge.preprocess import ImageError, list_images
     from edge.text_table import RowStream
@@ -66,6 +96,10 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
         else:
             raise UserError(f"{item}: no such file or folder")
     predictor = Predictor(bundle, num_threads=threads)
+    if predictor.bare:
+        from edge.bare import NOTE
+
+        click.echo(NOTE.format(path=bundle), err=True)
     top = min(3, len(predictor.classes))
     widths = {"image": max([5, *(len(str(p)) for p in paths)]),
               "labels": min(40, max(6, *(len(c) for c in predictor.classes))),
@@ -93,7 +127,7 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
 
 
 @edge.command("bench")
-@click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.argument("bundles", nargs=-1, required=True, type=click.Path())
 @click.option("--images", "images_dir", type=click.Path(file_okay=False), help="Folder of images to run on.")
 @click.option("--data", "--voc", "data", type=click.Path(exists=True),
               help="A dataset (VOC, CSV or COCO): its split's images and labels (adds mAP); --voc is the old name.")
@@ -114,7 +148,8 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
 def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, runs, warmup, as_json, save, label):
     """Bundles side by side: files, bytes, load time, latency (invoke and end to end), memory, mAP.
 
-    Each bundle runs in its own process, so peak memory is that bundle's own.
+    A BUNDLE may also be a bare .tflite image classifier with TFLite metadata (one of a bundle's files,
+    or another tool's model). Each runs in its own process, so peak memory is that bundle's own.
     """
     from edge.bench import flat_rows, run_bench
     from edge.runtime import cpu_info, get_runtime
@@ -128,6 +163,11 @@ def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, ru
         from toolkit.outputs import check_bench_save
 
         check_bench_save(save)  # before the bench runs
+    for bundle in bundles:
+        if Path(bundle).is_file():
+            from edge.bare import NOTE
+
+            click.echo(NOTE.format(path=bundle), err=True)
     rows = run_bench(list(bundles), threads, runs, warmup, images_dir=images_dir, data=data, data_format=data_format,
                      split=split, limit=limit, progress=lambda msg: click.echo(msg, err=True))
     if as_json:

@@ -115,6 +115,28 @@ def test_never_overwrites_without_force(runs, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no temporary folders left
 
 
+def test_every_file_carries_metadata_in_its_sha256(runs, tmp_path):
+    from edge.tflite_metadata import read_metadata
+
+    manifest = export_run(runs["independent"], tmp_path / "b", ExportOptions(quant="int8", calib_images=20))
+    for entry in manifest["files"]:
+        path = tmp_path / "b" / entry["name"]
+        meta = read_metadata(path, path.read_bytes())
+        assert meta.name.endswith(f": {entry['outputs'][0]}")
+        assert meta.archive["labels.txt"].decode().split() == entry["outputs"]
+        assert sha256_of(path) == entry["sha256"]
+
+
+def test_no_metadata_writer_is_one_line_before_converting(runs, tmp_path, monkeypatch):
+    from export import metadata
+
+    monkeypatch.delenv("MLEDGE_METADATA_PYTHON", raising=False)
+    monkeypatch.setattr(metadata, "METADATA_ENV", tmp_path / "none")
+    result = CliRunner().invoke(main, ["export", str(runs["multioutput"]), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "make install-metadata" in result.output and result.output.count("\n") == 1
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_broken_run_gives_clear_error_and_no_bundle(runs, tmp_path, damage):
     run = tmp_path / "run"

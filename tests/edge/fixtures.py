@@ -78,10 +78,31 @@ def build(out: Path) -> None:
     for name, (run, quant, fuse) in BUNDLES.items():
         export_run(out / "runs" / run, out / "bundles" / name, ExportOptions(quant=quant, fuse=fuse, calib_images=40))
     np.savez(out / "reference.npz", **reference)
+    build_bare(out / "bundles" / "multioutput-float32", out / "bare")
     (out / "test_ids.txt").write_text("\n".join(test.ids) + "\n")
     save_host_predictions(out)
     stamp.write_text(json.dumps({"digest": digest, "bundles": BUNDLES}))
     print(f"{out}: edge fixtures built")
+
+
+def build_bare(bundle: Path, out: Path) -> None:
+    """Lone .tflite files whose metadata is wrong (a label short, no normalization) or absent."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from export.metadata import describe, write_metadata
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray((bundle / "model.tflite").read_bytes()))
+    model.metadata = [m for m in model.metadata or [] if m.name != b"TFLITE_METADATA"]
+    plain = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    out.mkdir(parents=True)
+    jobs = {"no-metadata": None,
+            "a-label-short": describe(out / "a-label-short.tflite", manifest["classes"][:-1], manifest),
+            "no-normalization": {**describe(out / "no-normalization.tflite", manifest["classes"], manifest),
+                                 "normalization": None}}
+    for name in jobs:
+        (out / f"{name}.tflite").write_bytes(plain)
+    write_metadata([job for job in jobs.values() if job])
 
 
 if __name__ == "__main__":
