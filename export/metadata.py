@@ -1,7 +1,8 @@
 """The standard TFLite model metadata in every file of a bundle, so that the file is usable alone:
 MediaPipe Tasks' ImageClassifier, the LiteRT support library and Android Studio read it.
 
-It names the model and the toolkit's version, describes the image input (RGB, 0..255, and a
+It names the model, its version (the converted graph's sha256, so that an export is reproducible
+byte for byte) and the toolkit's version, describes the image input (RGB, 0..255, and a
 normalization of mean 0 and std 1, since our models normalize inside), and gives the output its
 labels file and, for logits, a sigmoid score calibration so that readers report probabilities.
 The manifest stays what our runtime trusts; its sha256 is of the file with the metadata in it.
@@ -13,6 +14,7 @@ this one if it has tflite-support.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -53,7 +55,7 @@ def describe(path: Path, labels: list[str], manifest: dict) -> dict:
                         f"may show several or none. Exported by multilabel-edge {__version__} ({kind}). A class is "
                         "present when its probability reaches its threshold in the bundle's manifest.json "
                         "(0.5 without one)."),
-        "version": manifest["created"],
+        "version": f"graph sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:12]}",
         "author": f"multilabel-edge {__version__}",
         "input_description": (f"An RGB photo at {spec['width']}x{spec['height']}, values 0..255 ({spec['dtype']}), "
                               f"resized with {spec['resize']} filtering; the model normalizes inside."),

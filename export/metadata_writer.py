@@ -14,11 +14,28 @@ Each file is rewritten in place through a temporary file and a rename. Exit 1 wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
+import types
+import zipfile
 from pathlib import Path
+
+FIXED_TIME = 946684800  # 2000-01-01: the time the zip of associated files records
+
+
+@contextlib.contextmanager
+def fixed_zip_time():
+    """tflite-support packs the associated files with ``zipfile.writestr``, which stamps them with the
+    current time; a fixed time keeps an export reproducible byte for byte."""
+    real = zipfile.time
+    zipfile.time = types.SimpleNamespace(time=real.time, localtime=lambda *_: real.localtime(FIXED_TIME))
+    try:
+        yield
+    finally:
+        zipfile.time = real
 
 
 def write(job: dict, scratch: Path) -> None:
@@ -45,7 +62,8 @@ def write(job: dict, scratch: Path) -> None:
                                       author=job["author"])
     writer = image_classifier.MetadataWriter.create_from_metadata_info(model, general, image, scores)
     tmp = path.with_name(f".{path.name}.metadata")
-    tmp.write_bytes(writer.populate())
+    with fixed_zip_time():
+        tmp.write_bytes(writer.populate())
     os.replace(tmp, path)
 
 
