@@ -14,7 +14,7 @@ MLEDGE := $(BIN)/mledge
 
 .PHONY: install install-edge install-metadata install-mediapipe demo test test-main test-edge test-mediapipe test-arm \
 	test-report lint bench-train bench-export bench-edge bench-arm \
-	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes docs clean
+	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes bench-pipeline docs clean
 
 install: $(VENV)/.installed install-metadata
 $(VENV)/.installed: pyproject.toml
@@ -144,6 +144,11 @@ bench-distill: install
 	$(BIN)/python benchmarks/bench_distill.py $(VOC_ROOT) $(BENCH_DIR) $(DISTILL_RUNS)
 
 # RECIPES: recipe names (mledge recipes) or "all": each from its one command, exported, benched on the device.
+# From photos to a checked bundle, stage by stage (PIPELINE_RECIPE, edge-best by default).
+PIPELINE_RECIPE ?= edge-best
+bench-pipeline: install
+	$(BIN)/python benchmarks/bench_pipeline.py $(VOC_ROOT) $(BENCH_DIR) $(PIPELINE_RECIPE)
+
 bench-recipes: install
 	$(BIN)/python benchmarks/bench_recipes.py $(VOC_ROOT) $(BENCH_DIR) $(RECIPES)
 

@@ -153,7 +153,9 @@ def test_finetune_last_blocks_on_cached_activations(cache_env, synth_root, tmp_p
         same = all(np.array_equal(a, b) for a, b in zip(tuned.get_layer(name).get_weights(),
                                                         start.get_layer(name).get_weights()))
         assert same != changed, name
-    assert "activations before the last 1 blocks" in (run.path / "train.log").read_text()
+    log = (run.path / "train.log").read_text()
+    assert "activations before the last 1 blocks" in log
+    assert "TFLite float32 on XNNPACK, max |map - Keras float32|" in log  # within TOLERANCE, or Keras did it
     # the saved full model is what the cached prefix and the trained tail computed: its val mAP is the record's
     record = run.record("model")
     metrics = __import__("json").loads((run.path / "metrics.json").read_text())

@@ -127,6 +127,15 @@ def test_every_file_carries_metadata_in_its_sha256(runs, tmp_path):
         assert sha256_of(path) == entry["sha256"]
 
 
+def test_the_runs_own_val_scores_are_not_computed_again(runs, tmp_path, monkeypatch):
+    import export.convert
+
+    metrics = json.loads((runs["multioutput"] / "metrics.json").read_text())
+    monkeypatch.setattr(export.convert, "predict_run", lambda *a, **k: pytest.fail("Keras scored val again"))
+    manifest = export_run(runs["multioutput"], tmp_path / "b", ExportOptions())
+    assert manifest["evaluation"]["keras_mAP_area"] == pytest.approx(metrics["mAP_area"], abs=1e-9)
+
+
 def test_no_metadata_writer_is_one_line_before_converting(runs, tmp_path, monkeypatch):
     from export import metadata
 

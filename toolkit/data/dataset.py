@@ -38,6 +38,12 @@ class Split:
     def ids(self) -> list[str]:
         return list(self.labels.index)
 
+    def subset(self, rows) -> Split:
+        """The images at these positions (calibration decodes only the photos it uses)."""
+        rows = list(rows)
+        return Split(self.root, self.split, self.format, self.labels.iloc[rows], self.difficult.iloc[rows],
+                     [self.paths[k] for k in rows], [self.where[k] for k in rows])
+
     def targets(self, difficult: str = "ignore") -> tuple[np.ndarray, np.ndarray]:
         """Float labels and a 0/1 loss mask for training, by how unknown entries are treated."""
         if difficult not in DIFFICULT_MODES:

@@ -126,12 +126,12 @@ def _train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spl
                  len(train.ids), cfg.val_split, len(val.ids), cfg.precision)
     keras.mixed_precision.set_global_policy(POLICIES[cfg.precision])
     try:
-        train_units(run, cfg, train, val, _strategy(cfg), only, stage)
+        scores = train_units(run, cfg, train, val, _strategy(cfg), only, stage)
     finally:  # what runs next in this process (finalize, an export) computes in float32
         keras.mixed_precision.set_global_policy("float32")
     if not is_chief() or run.pending(cfg):
         return None
-    return finalize(run, cfg, val, len(train.ids))
+    return finalize(run, cfg, val, len(train.ids), scores)
 
 
 def _records(run: Run, cfg: TrainConfig) -> list[dict]:
@@ -147,10 +147,12 @@ def _summary(cfg: TrainConfig, records: list[dict]) -> dict:
             **({"trunk_from": adopted[0]} if adopted else {})}
 
 
-def finalize(run: Run, cfg: TrainConfig, val: SplitArrays | None, images: int) -> dict:
+def finalize(run: Run, cfg: TrainConfig, val: SplitArrays | None, images: int,
+             scores: np.ndarray | None = None) -> dict:
     """thresholds.json, metrics.json and history.csv: thresholds chosen and the run scored on val, or
-    for a final run (no val) its val run's thresholds and what it was trained on."""
-    thresholds, metrics = final_outputs(cfg, images) if val is None else _score_on_val(run, cfg, val)
+    for a final run (no val) its val run's thresholds and what it was trained on. ``scores``: the
+    val scores when training computed them (heads on cached maps), else the full models run."""
+    thresholds, metrics = final_outputs(cfg, images) if val is None else _score_on_val(run, cfg, val, scores)
     write_json(run.path / "thresholds.json", thresholds)
     records = _records(run, cfg)
     metrics.update(_summary(cfg, records))
@@ -177,9 +179,9 @@ def run_inputs(cfg: TrainConfig) -> tuple[str, ...]:
     return tuple(p for p in paths if p)
 
 
-def _score_on_val(run: Run, cfg: TrainConfig, val: SplitArrays) -> tuple[dict, dict]:
+def _score_on_val(run: Run, cfg: TrainConfig, val: SplitArrays, scores: np.ndarray | None) -> tuple[dict, dict]:
     """(thresholds.json: best F1 per class on val, the metrics at them); writes the val scores behind them."""
-    scores = predict_run(run, val.images)
+    scores = predict_run(run, val.images) if scores is None else scores
     valid = val.mask > 0
     thresholds = best_f1_thresholds(val.labels, scores, valid)
     buffer = io.BytesIO()  # the val scores behind the metrics: PR curves in mledge report

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -17,8 +17,10 @@ from toolkit.errors import UserError
 from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, copy_trunk, pretrained_prefix
 from toolkit.predict import predict_batches
 from toolkit.run import MULTI, TRUNK, Run
+from toolkit.train.activations import prefix_maps
 from toolkit.train.init_run import InitWeights, load_init
 from toolkit.train.loop import Unit, fit_unit
+from toolkit.train.precision import with_policy
 from toolkit.train.stacked import fit_units
 from toolkit.train.trunk_run import adopt_trunk, trunk_source
 
@@ -58,36 +60,55 @@ class OnCachedTrunk:
     cfg: TrainConfig
     backbone: keras.Model
     feature_shape: tuple[int, ...]
+    val: SplitArrays | None = None  # the cached val maps: a finished head scores them in float32
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # unit -> its val scores
 
     def build(self, unit: Unit) -> keras.Model:
         return build_head(self.cfg.model, self.feature_shape, unit.outputs, unit.model_name, source=self.backbone)
 
     def finish(self, unit: Unit, model: keras.Model) -> keras.Model:
+        if self.val is not None:  # what the full model gives on val, without running its prefix again
+            self.scores[unit.name] = predict_batches(with_policy(model, "float32"), self.val.images, batch=32)
         return assemble(model, self.cfg.model, unit.outputs, unit.model_name)
+
+    def val_scores(self, units: list[Unit]) -> np.ndarray | None:
+        """(N, C) val scores when every unit finished here (a resumed run's earlier units did not)."""
+        if self.val is None or any(u.name not in self.scores for u in units):
+            return None
+        out = np.empty((len(self.val.ids), len(self.cfg.classes)), np.float32)
+        for unit in units:
+            out[:, unit.columns if unit.columns is not None else slice(None)] = self.scores[unit.name]
+        return out
 
 
 def cache_trunk(cfg: TrainConfig, train: SplitArrays,
                 val: SplitArrays | None) -> tuple[SplitArrays, SplitArrays | None, OnCachedTrunk]:
-    """Run the frozen start of the pretrained backbone once per image. Pixel augmentation is lost;
-    a fine-tuned tail flips the activation maps instead."""
+    """Run the frozen start of the pretrained backbone once per image, in float32 whatever the
+    training precision (the device's maps; toolkit/train/activations.py). Pixel augmentation is
+    lost; a fine-tuned tail flips the activation maps instead."""
     prefix, backbone = pretrained_prefix(cfg.model)
+    prefix = with_policy(prefix, "float32")
     t0 = time.time()
+    images = len(train.ids) + (len(val.ids) if val is not None else 0)
+    per_image = int(np.prod(prefix.output.shape[1:])) * 4
+    dtype = np.float16 if images * per_image > CACHE_FLOAT32_BYTES else np.float32  # csra at 448: 1 MB an image
+    diffs = []
 
     def cached(arrays: SplitArrays) -> SplitArrays:
-        features = predict_batches(prefix, arrays.images, batch=32)
-        if features.nbytes > CACHE_FLOAT32_BYTES:  # a large map (csra at 448 px: 1 MB an image) halves
-            features = features.astype(np.float16)
+        features, diff = prefix_maps(prefix, arrays.images, dtype)
+        diffs.append(diff)
         return SplitArrays(arrays.ids, features, arrays.labels, arrays.mask)
 
     train_f, val_f = cached(train), cached(val) if val is not None else None
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
-    images = len(train.ids) + (len(val.ids) if val is not None else 0)
     held = sum(a.images.nbytes for a in (train_f, val_f) if a is not None) / 1e6
-    cost = f"{images} images in {time.time() - t0:.1f}s ({held:.0f} MB in memory, {train_f.images.dtype})"
+    engine = ("TFLite float32 on XNNPACK, max |map - Keras float32| "
+              f"{max(diffs):.2g}" if None not in diffs else "Keras float32")
+    cost = f"{images} images in {time.time() - t0:.1f}s ({held:.0f} MB in memory, {train_f.images.dtype}; {engine})"
     log.info("%s of %s", what, cost)
     print(f"pretrained {cfg.model.backbone} {what} of {cost}")
-    return train_f, val_f, OnCachedTrunk(cfg, backbone, train_f.images.shape[1:])
+    return train_f, val_f, OnCachedTrunk(cfg, backbone, train_f.images.shape[1:], val_f)
 
 
 def check_request(cfg: TrainConfig, only: list[str] | None, stage: str) -> None:
@@ -116,9 +137,10 @@ def class_unit(cfg: TrainConfig, k: int, kind: str) -> Unit:
 
 
 def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None, strategy,
-                only: list[str] | None = None, stage: str = "all") -> None:
+                only: list[str] | None = None, stage: str = "all") -> np.ndarray | None:
     """Train the run's units, or only the classes in ``only``; ``stage`` trunk|heads splits shared
-    training so a job array can train the trunk once and the heads in parallel."""
+    training so a job array can train the trunk once and the heads in parallel. Returns the val
+    scores when heads on cached maps computed them all (else finalize runs the full models)."""
     check_request(cfg, only, stage)
     n = len(cfg.classes)
     # A frozen pretrained start runs once and every head trains on its output (not needed when only
@@ -128,13 +150,14 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
     else:
         models = FromScratch(init=load_init(run, cfg) if run.pending(cfg, only) else None)
     if cfg.arch == "multioutput":
-        fit_unit(run, Unit(MULTI, "multioutput", "multioutput", n, None, cfg, cfg.seed), models, train, val, strategy)
-        return
+        unit = Unit(MULTI, "multioutput", "multioutput", n, None, cfg, cfg.seed)
+        fit_unit(run, unit, models, train, val, strategy)
+        return models.val_scores([unit]) if isinstance(models, OnCachedTrunk) else None
     first = 0
     if cfg.arch == "shared" and not cfg.model.pretrained:  # a pretrained trunk is shared as it comes
         trunk = train_shared_trunk(run, cfg, train, val, strategy, only, stage)
         if trunk is None:
-            return
+            return None
         models = FromScratch(trunk)
         first = 1 if cfg.trunk == "first-class" else 0
     kind = {"independent": "own CNN", "shared": "head on frozen trunk"}[cfg.arch]
@@ -143,6 +166,8 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
     units = [class_unit(cfg, k, kind) for k in range(first, n) if not only or cfg.classes[k] in only]
     trunk = models.trunk if isinstance(models, FromScratch) else None
     fit_units(run, cfg, units, models, train, val, strategy, trunk)
+    everyone = [class_unit(cfg, k, kind) for k in range(n)]
+    return models.val_scores(everyone) if isinstance(models, OnCachedTrunk) else None
 
 
 def train_shared_trunk(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None, strategy,
