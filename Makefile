@@ -14,7 +14,7 @@ MLEDGE := $(BIN)/mledge
 
 .PHONY: install install-edge install-metadata install-mediapipe demo test test-main test-edge test-mediapipe test-arm \
 	test-report lint bench-train bench-export bench-edge bench-arm \
-	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes bench-pipeline docs clean
+	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes bench-pipeline bench-epoch-parts docs clean
 
 install: $(VENV)/.installed install-metadata
 $(VENV)/.installed: pyproject.toml
@@ -148,6 +148,9 @@ bench-distill: install
 PIPELINE_RECIPE ?= edge-best
 bench-pipeline: install
 	$(BIN)/python benchmarks/bench_pipeline.py $(VOC_ROOT) $(BENCH_DIR) $(PIPELINE_RECIPE)
+
+bench-epoch-parts: install
+	$(BIN)/python benchmarks/bench_epoch_parts.py
 
 bench-recipes: install
 	$(BIN)/python benchmarks/bench_recipes.py $(VOC_ROOT) $(BENCH_DIR) $(RECIPES)

@@ -57,11 +57,13 @@ def evaluate(run: str | Path, split: str = "val", data: str | Path | None = None
 
 
 def export(run: str | Path, out: str | Path, quant: str | None = None, force: bool = False) -> dict:
-    """A bundle of RUN in ``quant`` (default: its recipe's); the manifest, with its check against Keras."""
+    """A bundle of RUN in ``quant`` (default: its recipe's, calibrated as the recipe says); the manifest,
+    with its check against Keras."""
     from export.convert import ExportOptions, export_run
     from mledge.recipe_run import recipe_quant
 
-    return export_run(run, out, ExportOptions(quant=quant or recipe_quant(run)[0], force=force))
+    mode, calibration, _ = recipe_quant(run)
+    return export_run(run, out, ExportOptions(quant=quant or mode, calib_images=calibration, force=force))
 
 
 def load(bundle: str | Path, threads: int | None = None):

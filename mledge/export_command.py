@@ -19,8 +19,9 @@ from mledge.params import COUNT, OutputFolder
               "int8 modes calibrate on training images (see export/quantize.py).")
 @click.option("--out", required=True, type=OutputFolder(), help="Bundle folder to write.")
 @click.option("--calib-split", default="train", show_default=True, help="int8: split the calibration images come from.")
-@click.option("--calib-images", default=300, show_default=True, type=click.IntRange(1, 100_000),
-              help="int8: number of calibration images.")
+@click.option("--calib-images", type=click.IntRange(1, 100_000),
+              help="int8: number of calibration images (default: the run's recipe's, 100 for the edge recipes; "
+              "300 otherwise).")
 @click.option("--fuse", is_flag=True, help="independent/shared: one .tflite for the ensemble (shared: the trunk "
               "runs once, then the 20 heads) instead of one file per class.")
 @click.option("--output", type=click.Choice(["logits", "probabilities"]), default="logits", show_default=True,
@@ -38,9 +39,11 @@ def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_sp
     from mledge.recipe_run import recipe_quant
 
     chosen = ""
+    recipe_mode, recipe_calibration, why = recipe_quant(run)
     if quant is None:
-        quant, why = recipe_quant(run)
+        quant = recipe_mode
         chosen = f" (no --quant: {why})"
+    calib_images = recipe_calibration if calib_images is None else calib_images
     manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
                                                   fuse=fuse, output=output, eval_split=eval_split,
                                                   eval_images=eval_images, force=force))

@@ -24,7 +24,7 @@ import click
 from toolkit.atomic import write_json
 from toolkit.errors import UserError
 from toolkit.outputs import MARKER, check_output_folder, drop_set_aside, mark, set_aside
-from toolkit.recipes import Recipe, get, stage_args
+from toolkit.recipes import DEFAULT_CALIBRATION, Recipe, get, stage_args
 
 RECIPE_FILE = "recipe.json"
 NOT_PROMOTED = {MARKER, RECIPE_FILE, "stages", "checkpoints", "teacher", "jobs"}
@@ -39,6 +39,7 @@ def plan(recipe: Recipe, data: Path, out: Path, arch: str | None, overrides: lis
         else:
             stages.append({"name": stage.name, "train": [*stage_args(recipe, stage, arch, folders), *overrides]})
     return {"recipe": recipe.name, "version": recipe.version, "purpose": recipe.purpose, "quant": recipe.quant,
+            "calib_images": recipe.calib_images,
             "data": str(data.resolve()), "arch": arch, "overrides": overrides, "stages": stages}
 
 
@@ -76,12 +77,13 @@ def is_recipe_run(run: str | Path) -> bool:
     return (Path(run) / RECIPE_FILE).is_file()
 
 
-def recipe_quant(run: str | Path) -> tuple[str, str]:
-    """The quantization `mledge export RUN` uses without --quant, and why."""
+def recipe_quant(run: str | Path) -> tuple[str, int, str]:
+    """The quantization and calibration photos `mledge export RUN` uses without --quant and
+    --calib-images, and why."""
     if not is_recipe_run(run):
-        return "float32", "a run without a recipe"
+        return "float32", DEFAULT_CALIBRATION, "a run without a recipe"
     steps = json.loads((Path(run) / RECIPE_FILE).read_text())
-    return steps["quant"], f"recipe {steps['recipe']}"
+    return steps["quant"], steps.get("calib_images", DEFAULT_CALIBRATION), f"recipe {steps['recipe']}"
 
 
 def run_stages(out: Path) -> dict:

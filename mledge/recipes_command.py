@@ -44,7 +44,8 @@ def show(name: str) -> None:
 
     recipe = get(name)
     click.echo(f"{recipe.name} (version {recipe.version}): {recipe.purpose}")
-    click.echo(f"architectures: {', '.join(recipe.archs)}; exported as {recipe.quant}"
+    click.echo(f"architectures: {', '.join(recipe.archs)}; exported as {recipe.quant} "
+               f"(calibrated on {recipe.calib_images} photos)"
                + (f"; needs: {', '.join(f'mledge weights import {w}' for w in recipe.weights)}" if recipe.weights
                   else ""))
     for number, stage in enumerate(recipe.stages, 1):

@@ -35,6 +35,10 @@ BENCHES = {
     "bench_distill_teacher": ("make bench-distill", "The teacher's own rate, by how it runs."),
     "bench_formats": ("make bench-formats", "The same photos as VOC, CSV and COCO train to the same val mAP."),
     "bench_train_speed": ("make bench-train-speed", "Where training time goes."),
+    "bench_epoch_parts": ("make bench-epoch-parts", "One epoch of edge-best's head on cached maps, by compute "
+                          "precision, head and map storage: maps a second."),
+    "bench_pipeline": ("make bench-pipeline", "From photos to a checked bundle (`mledge train DATA --recipe "
+                       "edge-best`, then `mledge export RUN`), stage by stage, each timed commit side by side."),
     "bench_arm": ("make bench-arm", "EMULATED aarch64 (qemu-user, cortex-a72): compare bundles by ratio only."),
     "bench_arm_roofline": ("make bench-arm", "ESTIMATE, not a measurement: a Pi 4 / Pi 5 roofline per photo."),
 }
@@ -104,12 +108,12 @@ def benchmarks_page() -> str:
              "read the shared VOC 2007 copy (`VOC_ROOT=../shared/data/voc2007/VOCdevkit`); a bench rerun on "
              "the same machine replaces that machine's rows.", ""]
     for bench, (target, what) in BENCHES.items():
-        records = latest(read(bench))
+        records = latest(read(bench)) if bench not in WHOLE else read(bench)
         parts += [f"## {bench.replace('_', '-')}", "", f"{what} Command: `{target}`.", ""]
         if not records:
             parts += ["_No record yet._", ""]
             continue
-        parts += [table(records), "", "Recorded by:", "", provenance(records), ""]
+        parts += [WHOLE[bench]() if bench in WHOLE else table(records), "", "Recorded by:", "", provenance(records), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -133,7 +137,42 @@ def recipes(_: None = None) -> str:
     return "\n".join(lines)
 
 
-SECTIONS: dict[str, Callable[[], str]] = {"study": study, "recipes": recipes}
+def pipeline(_: None = None) -> str:
+    """bench-pipeline: every timed commit's stages side by side, per machine, and the ratio of the
+    first one's wall time to the last one's; then the calibration sizes measured."""
+    records = sorted(read("bench_pipeline"), key=lambda r: r["date"])
+    timed = [r for r in records if "stages" in r["figures"]]
+    if not timed:
+        return "_No bench-pipeline record yet: run `make bench-pipeline`, then `make docs`._"
+    out = []
+    for label in dict.fromkeys(machine_label(r["machine"]) for r in timed):
+        runs = [r for r in timed if machine_label(r["machine"]) == label]
+        stages = list(dict.fromkeys(name.split(" (")[0] for r in runs for name in r["figures"]["stages"]))
+        out += [f"{runs[0]['figures']['recipe']} on {label}, seconds (in brackets: epochs, calibration photos):", "",
+                "| stage | " + " | ".join(f"commit `{r['figures']['code_commit']}`" for r in runs) + " |",
+                "|---|" + "---|" * len(runs)]
+        for stage in stages:
+            cells = []
+            for r in runs:
+                found = [(n, v) for n, v in r["figures"]["stages"].items() if n.split(" (")[0] == stage]
+                cells.append(f"{cell(found[0][1])}{' (' + found[0][0].split(' (')[1] if ' (' in found[0][0] else ''}"
+                             if found else "")
+            out.append(f"| {stage} | " + " | ".join(cells) + " |")
+        for key in ("keras_mAP_area", "bundle_mAP_area"):
+            out.append(f"| val mAP ({key.split('_')[0]}) | " + " | ".join(cell(r["figures"][key]) for r in runs) + " |")
+        if len(runs) > 1:
+            ratio = runs[0]["figures"]["wall_s"] / runs[-1]["figures"]["wall_s"]
+            out += ["", f"Wall time of the first commit over the last: {ratio:.2f}x."]
+        out.append("")
+    calibrated = [r for r in records if "calibration" in r["figures"]]
+    if calibrated:
+        out += ["The same run exported with other numbers of calibration photos:", "",
+                table(calibrated, ["calibration", "conversion_s", "export_s", "keras_mAP_area", "bundle_mAP_area"])]
+    return "\n".join(out).rstrip()
+
+
+SECTIONS: dict[str, Callable[[], str]] = {"study": study, "recipes": recipes, "pipeline": pipeline}
+WHOLE: dict[str, Callable[[], str]] = {"bench_pipeline": pipeline}  # every run shown: a before and an after
 MARKED = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
 

@@ -237,3 +237,14 @@ def test_lite2_imports_and_fine_tunes_its_own_last_block(cache_env, synth_root, 
         same = np.array_equal(tuned.get_layer(name).get_weights()[0], start.get_layer(name).get_weights()[0])
         assert same != changed, name
     assert start.get_layer("block20_project_conv").get_weights()[0].shape[-1] == 352  # 320 x 1.1, rounded to 8
+
+
+def test_an_activation_cache_that_cannot_fit_is_refused_before_it_starts(cache_env, synth_root, tmp_path, monkeypatch):
+    from toolkit.train import activations
+
+    monkeypatch.setattr(activations, "available_memory", lambda: 10_000)  # 10 kB free
+    result = CliRunner().invoke(main, ["train", str(synth_root), "--out", str(tmp_path / "run"), "--backbone",
+                                       "efficientnet-lite0", "--img-size", "64", "--finetune-blocks", "1"])
+    assert result.exit_code == 2 and "the activation cache of" in result.output, result.output
+    assert "MB are available" in result.output.splitlines()[-1] and "Traceback" not in result.output
+    assert not list((tmp_path / "run").rglob("*.keras"))  # refused before any training

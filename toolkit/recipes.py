@@ -19,6 +19,12 @@ from toolkit.errors import UserError
 RECORDS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "bench_recipes.jsonl"
 
 
+DEFAULT_CALIBRATION = 300  # photos an int8 export calibrates on
+# An EfficientNet-Lite at 320 to 448 px calibrated on 100 photos scores as on 300 or 1,000, in half the
+# time (make bench-pipeline PIPELINE_CALIBRATION=100,1000; docs/benchmarks.md).
+PRETRAINED_CALIBRATION = 100
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -35,6 +41,7 @@ class Recipe:
     quant: str  # what `mledge export RUN` uses without --quant
     archs: tuple[str, ...] = ("multioutput",)  # --arch values it combines with (the first is its own)
     weights: tuple[str, ...] = ()  # pretrained backbones it needs imported
+    calib_images: int = DEFAULT_CALIBRATION  # what `mledge export RUN` calibrates on without --calib-images
 
     @property
     def train_stages(self) -> list[Stage]:
@@ -85,13 +92,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            "int8-float-last", weights=("efficientnet-lite0",)),
     Recipe("edge-fast", 1, "Pi 4-class boards: EfficientNet-Lite0 at 320 px, csra head, last 2 blocks tuned",
            (Stage("train", _lite(0, 320, 8)),), "int8-float-last", archs=("multioutput", "independent"),
-           weights=("efficientnet-lite0",)),
+           weights=("efficientnet-lite0",), calib_images=PRETRAINED_CALIBRATION),
     Recipe("edge-balanced", 1, "Pi 5-class boards: EfficientNet-Lite2 at 384 px, csra head, last 2 blocks tuned",
            (Stage("train", _lite(2, 384, 4)),), "int8-float-last", archs=("multioutput", "independent"),
-           weights=("efficientnet-lite2",)),
+           weights=("efficientnet-lite2",), calib_images=PRETRAINED_CALIBRATION),
     Recipe("edge-best", 1, "the most accurate: EfficientNet-Lite2 at 448 px, csra head, last 2 blocks tuned",
            (Stage("train", _lite(2, 448, 4)),), "int8-float-last", archs=("multioutput", "independent"),
-           weights=("efficientnet-lite2",)),
+           weights=("efficientnet-lite2",), calib_images=PRETRAINED_CALIBRATION),
 )}
 
 

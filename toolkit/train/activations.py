@@ -13,14 +13,33 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
+from toolkit.errors import UserError
 from toolkit.predict import predict_batches
 
 log = logging.getLogger("mledge.train")
 TOLERANCE = 1e-2  # max |TFLite - Keras| on a map; float32 op order gives about 1e-4
 CHECKED = 8  # photos run through both
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says a new allocation can take without swapping (None where it does not say)."""
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) * 1024 for line in lines if line.startswith("MemAvailable:")), None)
+
+
+def require_memory(needed: int, what: str) -> None:
+    """A cache that cannot fit is refused before it starts, in one line (not an out-of-memory kill later)."""
+    free = available_memory()
+    if free is not None and needed > 0.9 * free:
+        raise UserError(f"{what} needs {needed / 1e6:.0f} MB in memory and {free / 1e6:.0f} MB are available: "
+                        "a smaller --img-size or fewer --finetune-blocks (a smaller map), or fewer photos")
 
 
 def _graph(prefix) -> bytes:

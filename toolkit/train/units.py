@@ -17,7 +17,7 @@ from toolkit.errors import UserError
 from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, copy_trunk, pretrained_prefix
 from toolkit.predict import predict_batches
 from toolkit.run import MULTI, TRUNK, Run
-from toolkit.train.activations import prefix_maps
+from toolkit.train.activations import prefix_maps, require_memory
 from toolkit.train.init_run import InitWeights, load_init
 from toolkit.train.loop import Unit, fit_unit
 from toolkit.train.precision import with_policy
@@ -92,6 +92,7 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
     images = len(train.ids) + (len(val.ids) if val is not None else 0)
     per_image = int(np.prod(prefix.output.shape[1:])) * 4
     dtype = np.float16 if images * per_image > CACHE_FLOAT32_BYTES else np.float32  # csra at 448: 1 MB an image
+    require_memory(images * per_image * np.dtype(dtype).itemsize // 4, f"the activation cache of {images} photos")
     diffs = []
 
     def cached(arrays: SplitArrays) -> SplitArrays:
