@@ -46,13 +46,13 @@ HIDDEN = {"row"}  # the record's key, repeated in a figure column
 
 
 def latest(records: list[dict]) -> list[dict]:
-    """Per machine, the records of its latest run of the bench."""
+    """Per machine and row, its latest record (a bench run for some rows leaves the others shown)."""
     last = {}
     for r in records:
-        cpu = (r["machine"]["cpu"], r["machine"]["cores"])
-        if cpu not in last or r["date"] > last[cpu]:
-            last[cpu] = r["date"]
-    return [r for r in records if r["date"] == last[(r["machine"]["cpu"], r["machine"]["cores"])]]
+        key = (r["machine"]["cpu"], r["machine"]["cores"], r["row"])
+        if key not in last or r["date"] >= last[key]["date"]:
+            last[key] = r
+    return [r for r in records if last[(r["machine"]["cpu"], r["machine"]["cores"], r["row"])] is r]
 
 
 def cell(value) -> str:
