@@ -48,13 +48,13 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
     "lite2-384-ft2-csra": lite(2, 384, 2, "--head", "csra", "--patience", "4"),
     "lite1-448-ft2-csra": lite(1, 448, 2, "--head", "csra", "--patience", "4"),
     "lite2-448-ft2-csra": lite(2, 448, 2, "--head", "csra", "--patience", "4"),
-    # Levers of the two edge tiers (#35), one change each from lite2-448-ft2-csra; shipped as
-    # int8-float-last only (its manifest also holds the float model's val mAP).
+    # Levers of the two edge tiers (#35), one change each from lite2-448-ft2-csra; these and it are
+    # exported as int8-float-last only (its manifest also holds the float model's val mAP).
     "lite2-448-ft3-csra": lite(2, 448, 3, "--head", "csra", "--patience", "4"),
     "lite2-448-ft2-csra-asl": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--loss", "asl"),
     "lite2-448-ft2-csra-ema": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--ema", "0.998"),
 }
-LEVERS = {"lite2-448-ft3-csra", "lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ema"}
+LEVERS = {"lite2-448-ft2-csra", "lite2-448-ft3-csra", "lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ema"}
 DEFAULT = ["lite0-320-multioutput-ft2", "lite0-320-shared"]
 
 
