@@ -96,13 +96,11 @@ def build_bare(bundle: Path, out: Path) -> None:
     model.metadata = [m for m in model.metadata or [] if m.name != b"TFLITE_METADATA"]
     plain = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
     out.mkdir(parents=True)
-    jobs = {"no-metadata": None,
-            "a-label-short": describe(out / "a-label-short.tflite", manifest["classes"][:-1], manifest),
-            "no-normalization": {**describe(out / "no-normalization.tflite", manifest["classes"], manifest),
-                                 "normalization": None}}
-    for name in jobs:
+    for name in ("no-metadata", "a-label-short", "no-normalization"):
         (out / f"{name}.tflite").write_bytes(plain)
-    write_metadata([job for job in jobs.values() if job])
+    short = describe(out / "a-label-short.tflite", manifest["classes"][:-1], manifest)
+    bare = describe(out / "no-normalization.tflite", manifest["classes"], manifest)
+    write_metadata([short, {**bare, "normalization": None}])
 
 
 if __name__ == "__main__":
