@@ -1,11 +1,10 @@
 """The frozen prefix of a pretrained backbone, run once per photo for the activation cache: as a
 float32 TFLite graph on XNNPACK (one interpreter a core, a photo at a time) instead of Keras on
-oneDNN, whose depthwise convolutions are the slow part on a CPU (about 2.5x at Lite2 448 here:
-make bench-pipeline).
+oneDNN, whose depthwise convolutions are the slow part on a CPU (make bench-pipeline times both).
 
 The maps stay what the float model computes: the first photos are also run through Keras and the
-largest difference is logged (about 1e-4 on maps up to 20: op order only); a graph that differs by
-more than ``TOLERANCE`` is not used and Keras computes the cache instead.
+largest difference is logged (op order only); a graph that differs by more than ``TOLERANCE`` is
+not used and Keras computes the cache instead.
 """
 
 from __future__ import annotations
@@ -59,22 +58,29 @@ def _run(graph: bytes, images: np.ndarray, out: np.ndarray, start: int, stop: in
         out[i] = interpreter.get_tensor(target)[0]
 
 
-def prefix_maps(prefix, images: np.ndarray, dtype=np.float32) -> tuple[np.ndarray, float | None]:
-    """(maps of every photo, the largest |TFLite - Keras| on the first photos; None: Keras computed them)."""
-    keras_maps = predict_batches(prefix, images[:CHECKED], batch=CHECKED)
-    try:
-        graph = _graph(prefix)
-    except Exception as err:  # a converter that cannot take this graph: Keras does it all, as before
-        log.warning("the prefix does not convert to TFLite (%s): Keras computes the cache", str(err)[:120])
-        return predict_batches(prefix, images, batch=32).astype(dtype), None
-    out = np.empty((len(images), *keras_maps.shape[1:]), dtype)
+def _tflite_maps(graph: bytes, images: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
+    out = np.empty((len(images), *shape), dtype)
     workers = max(1, min(len(os.sched_getaffinity(0)), len(images)))
     bounds = np.linspace(0, len(images), workers + 1).astype(int)
     with ThreadPoolExecutor(workers) as pool:
         for job in [pool.submit(_run, graph, images, out, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
             job.result()
-    diff = float(np.abs(out[:CHECKED].astype(np.float32) - keras_maps.astype(dtype).astype(np.float32)).max())
-    if diff > TOLERANCE:
+    return out
+
+
+def prefix_maps(prefix, splits: list[np.ndarray], dtype=np.float32) -> tuple[list[np.ndarray], float | None]:
+    """(the maps of each split's photos, the largest |TFLite - Keras| on the first photos; None: Keras
+    computed them). The graph is converted and checked once for all the splits."""
+    keras_maps = predict_batches(prefix, splits[0][:CHECKED], batch=CHECKED)
+    try:
+        graph = _graph(prefix)
+    except Exception as err:  # a converter that cannot take this graph: Keras does it all, as before
+        log.warning("the prefix does not convert to TFLite (%s): Keras computes the cache", str(err)[:120])
+        graph = None
+    if graph is not None:
+        first = _tflite_maps(graph, splits[0][:CHECKED], keras_maps.shape[1:], np.float32)
+        diff = float(np.abs(first.astype(dtype).astype(np.float32) - keras_maps.astype(dtype).astype(np.float32)).max())
+        if diff <= TOLERANCE:
+            return [_tflite_maps(graph, images, keras_maps.shape[1:], dtype) for images in splits], diff
         log.warning("the TFLite prefix differs from Keras by %.3g: Keras computes the cache", diff)
-        return predict_batches(prefix, images, batch=32).astype(dtype), None
-    return out, diff
+    return [predict_batches(prefix, images, batch=32).astype(dtype) for images in splits], None

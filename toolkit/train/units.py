@@ -93,19 +93,14 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
     per_image = int(np.prod(prefix.output.shape[1:])) * 4
     dtype = np.float16 if images * per_image > CACHE_FLOAT32_BYTES else np.float32  # csra at 448: 1 MB an image
     require_memory(images * per_image * np.dtype(dtype).itemsize // 4, f"the activation cache of {images} photos")
-    diffs = []
-
-    def cached(arrays: SplitArrays) -> SplitArrays:
-        features, diff = prefix_maps(prefix, arrays.images, dtype)
-        diffs.append(diff)
-        return SplitArrays(arrays.ids, features, arrays.labels, arrays.mask)
-
-    train_f, val_f = cached(train), cached(val) if val is not None else None
+    splits = [a for a in (train, val) if a is not None]
+    maps, diff = prefix_maps(prefix, [a.images for a in splits], dtype)
+    train_f, *rest = [SplitArrays(a.ids, m, a.labels, a.mask) for a, m in zip(splits, maps)]
+    val_f = rest[0] if rest else None
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
-    held = sum(a.images.nbytes for a in (train_f, val_f) if a is not None) / 1e6
-    engine = ("TFLite float32 on XNNPACK, max |map - Keras float32| "
-              f"{max(diffs):.2g}" if None not in diffs else "Keras float32")
+    held = sum(m.nbytes for m in maps) / 1e6
+    engine = f"TFLite float32 on XNNPACK, max |map - Keras float32| {diff:.2g}" if diff is not None else "Keras float32"
     cost = f"{images} images in {time.time() - t0:.1f}s ({held:.0f} MB in memory, {train_f.images.dtype}; {engine})"
     log.info("%s of %s", what, cost)
     print(f"pretrained {cfg.model.backbone} {what} of {cost}")
