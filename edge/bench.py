@@ -35,8 +35,7 @@ def _bare_loop_ms(predictor, pixels: np.ndarray, runs: int) -> float:
     model, so it runs after the peak memory is read."""
     from edge.runtime import make_interpreter
 
-    interpreters = [make_interpreter(str(predictor.path if predictor.bare else predictor.path / e["name"]),
-                                     predictor.num_threads) for e in predictor.manifest["files"]]
+    interpreters = [make_interpreter(str(f.path), predictor.num_threads) for f in predictor.files]
     feeds = []
     for it in interpreters:
         detail = it.get_input_details()[0]
