@@ -85,6 +85,28 @@ def test_training_killed_at_random_moments_resumes(synth_root, tmp_path):
     result = CliRunner().invoke(main, ["train", "--resume", str(out)])
     assert result.exit_code == 0, result.output
     check_complete(out, units=1)
+    assert leftovers(out) == []
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Hidden files and folders of killed writes (the marker is not one)."""
+    return sorted(p.name for p in folder.rglob(".*") if p.name != ".mledge.json")
+
+
+def test_a_write_clears_what_killed_writes_of_the_same_file_left(tmp_path):
+    from toolkit.atomic import write_atomic
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "state.json"
+    killed = tmp_path / f".state.json.{dead.pid}.tmp"  # what a write killed before its rename leaves
+    running = tmp_path / ".state.json.1.tmp"  # pid 1 is alive: another writer's, kept
+    other = tmp_path / f".history.csv.{dead.pid}.tmp"  # another file's: its own writer clears it
+    for path in (killed, running, other):
+        path.write_text("half")
+    write_atomic(target, "{}")
+    assert target.read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, running.name, other.name])
 
 
 def test_export_killed_at_random_moments_leaves_the_old_bundle_or_the_new(trained, tmp_path):
@@ -107,6 +129,7 @@ def test_export_killed_at_random_moments_leaves_the_old_bundle_or_the_new(traine
     result = CliRunner().invoke(main, [*map(str, export), "--quant", "float16"])
     assert result.exit_code == 0, result.output
     assert read_manifest(bundle)["quantization"] == "float16"
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # the killed exports' staging is gone
 
 
 def test_weights_import_killed_at_random_moments_keeps_the_cache_whole(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import glob
 import json
 import math
 import os
@@ -55,19 +56,48 @@ def require_space(path: Path, nbytes: int) -> None:
         raise disk_full(path, nbytes + RESERVE)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def clear_leftovers(tmp: Path) -> None:
+    """Remove what earlier writes of the same file left when they were killed (``tmp`` with another
+    pid, of a process that is gone): a half-written model is as big as the model. Only the file's own
+    writer calls this (one process per file, also in job arrays), so a pid of another host is moot."""
+    head, sep, tail = tmp.name.partition(f".{os.getpid()}.")
+    if not sep:
+        return
+    for other in tmp.parent.glob(f"{glob.escape(head)}.*.{glob.escape(tail)}"):
+        pid = other.name[len(head) + 1:-len(tail) - 1]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(other)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):  # the first error is the one to tell
+            path.unlink()
+
+
 @contextlib.contextmanager
 def writing(path: Path, *tmps: Path):
-    """Around a write to ``path`` through ``tmps`` (files or folders): on any failure the temporary
-    ones go, and a full disk becomes DiskFull."""
+    """Around a write to ``path`` through ``tmps`` (files or folders): the leftovers of earlier killed
+    writes of ``path`` go first; on any failure the temporary ones go, and a full disk becomes DiskFull."""
+    for tmp in tmps:
+        clear_leftovers(tmp)
     try:
         yield
     except BaseException as err:
         for tmp in tmps:
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):  # the first error is the one to tell
-                    tmp.unlink()
+            _remove(tmp)
         if is_disk_full(err):
             raise disk_full(path) from None
         raise
@@ -103,9 +133,9 @@ def _itemsize(variable) -> int:
 
 def save_model_atomic(model, path: Path) -> None:
     """A .keras file with the optimizer: space checked first (weights x 1.1 plus the reserve)."""
-    require_space(path, int(model_bytes(model, optimizer=True) * 1.1))
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
     with writing(path, tmp):
+        require_space(path, int(model_bytes(model, optimizer=True) * 1.1))
         model.save(tmp)
         os.replace(tmp, path)
 
@@ -113,9 +143,9 @@ def save_model_atomic(model, path: Path) -> None:
 def save_weights_atomic(model, path: Path) -> None:
     """A .weights.h5 file (h5py writes it in place; Keras puts the optimizer's state in it too): space
     checked first, so HDF5 never meets a full disk."""
-    require_space(path, int(model_bytes(model, optimizer=True) * 1.1))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.weights.h5")
     with writing(path, tmp):
+        require_space(path, int(model_bytes(model, optimizer=True) * 1.1))
         model.save_weights(tmp)
         os.replace(tmp, path)
 
@@ -148,6 +178,8 @@ def replace_dir(tmp: Path, out: Path) -> None:
 def staging(out: Path):
     """A hidden folder beside ``out`` to write into; removed if the block fails (a full disk: DiskFull)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
     with writing(out, tmp):
+        _remove(tmp)  # this process's own, from an earlier staging of the same output
+        tmp.mkdir()
         yield tmp
