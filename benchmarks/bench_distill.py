@@ -158,7 +158,7 @@ def teacher_rates(run: Path, bundle: Path, voc_root: str, images: int = 256) -> 
     bfloat16 (where the CPU has bfloat16 units), the int8 bundle through the edge runtime."""
     import numpy as np
 
-    from toolkit.data.pipeline import load_arrays
+    from toolkit.data.arrays import load_arrays
     from toolkit.metrics import mean_ap
     from toolkit.predict import load_run_split, predict_batches
     from toolkit.run import Run

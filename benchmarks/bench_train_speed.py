@@ -31,8 +31,9 @@ from benchmarks import results  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 from toolkit.backbones.weights import weights_path  # noqa: E402
 from toolkit.config import TrainConfig  # noqa: E402
+from toolkit.data.arrays import load_arrays  # noqa: E402
 from toolkit.data.dataset import load_split  # noqa: E402
-from toolkit.data.pipeline import Augment, load_arrays, make_dataset  # noqa: E402
+from toolkit.data.pipeline import Augment, make_dataset  # noqa: E402
 from toolkit.losses import make_loss  # noqa: E402
 from toolkit.models import CNNConfig, build_model  # noqa: E402
 from toolkit.run import Run  # noqa: E402

@@ -200,8 +200,8 @@ def test_csra_head_trains_exports_and_quantizes(cache_env, synth_root, tmp_path)
     from edge import Predictor
     from export.convert import ExportOptions, export_run
     from tests.edge.fixtures import TOLERANCE
+    from toolkit.data.arrays import load_arrays
     from toolkit.data.dataset import load_split
-    from toolkit.data.pipeline import load_arrays
     from toolkit.predict import predict_run
     from toolkit.run import Run
 

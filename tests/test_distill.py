@@ -16,9 +16,10 @@ from edge.predictor import sigmoid
 from export.convert import ExportOptions, export_run
 from mledge.cli import main
 from tests.helpers import tiny_cli_args
+from toolkit.data.arrays import SplitArrays, TeacherViews
 from toolkit.data.dataset import load_split
-from toolkit.data.pipeline import Augment, SplitArrays
-from toolkit.data.views import TeacherViews, render_views, to_logits, view_dataset
+from toolkit.data.pipeline import Augment
+from toolkit.data.views import render_views, to_logits, view_dataset
 from toolkit.losses import DistillLoss, MaskedLoss
 from toolkit.run import Run
 from toolkit.train.teacher import teacher_threads

@@ -24,8 +24,8 @@ from edge.predictor import Predictor
 from export.convert import ExportOptions, export_run
 from mledge.cli import main
 from tests.edge.fixtures import TOLERANCE
+from toolkit.data.arrays import load_arrays
 from toolkit.data.dataset import load_split
-from toolkit.data.pipeline import load_arrays
 from toolkit.errors import UserError
 from toolkit.predict import predict_run
 from toolkit.run import Run

@@ -54,3 +54,28 @@ def test_the_checker_sees_imports_inside_functions(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from export.convert import export_run\n    import mledge.cli\n")
     assert imports(probe) == {"export.convert", "mledge.cli"}
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the project's modules it imports (``from pkg import mod`` counts as importing mod)."""
+    paths = [p for package in LAYERS for p in modules(package)]
+    names = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p for p in paths}
+    graph = {}
+    for name, path in names.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        graph[name] = {m for m in found if m in names and m != name}
+    return graph
+
+
+def test_no_two_modules_import_each_other():
+    """A package's __init__ may gather its modules; otherwise dependencies point one way."""
+    graph = module_graph()
+    pairs = sorted({tuple(sorted((a, b))) for a, deps in graph.items() for b in deps
+                    if a in graph.get(b, ()) and not (a.startswith(f"{b}.") or b.startswith(f"{a}."))})
+    assert not pairs, "modules that import each other: " + "; ".join(f"{a} <-> {b}" for a, b in pairs)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from toolkit.data.arrays import load_arrays
 from toolkit.data.dataset import load_split
-from toolkit.data.pipeline import Augment, load_arrays, make_dataset
+from toolkit.data.pipeline import Augment, make_dataset
 from toolkit.errors import UserError
 
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from mledge.cli import main
 from tests.helpers import tiny_cli_args
-from toolkit.data.pipeline import Augment, SplitArrays, make_dataset
+from toolkit.data.arrays import SplitArrays
+from toolkit.data.pipeline import Augment, make_dataset
 
 OFF = {"flip": False, "zoom": 0.0, "shear_degrees": 0.0}
 

@@ -12,7 +12,7 @@ from mledge.cli import main
 from tests.helpers import tiny_cli_args, tiny_config
 from tests.test_train import _kill_when, _train_process, check_complete
 from toolkit.config import TrainConfig
-from toolkit.data.pipeline import SplitArrays
+from toolkit.data.arrays import SplitArrays
 from toolkit.run import Run
 from toolkit.train.checkpoint import StackCheckpoint, UnitState
 from toolkit.train.loop import Unit, optimizer, unit_loss

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.text_table import format_rows
-from toolkit.data.pipeline import load_arrays
+from toolkit.data.arrays import load_arrays
 from toolkit.errors import UserError
 from toolkit.metrics import summarize
 from toolkit.predict import load_run_split, predict_run, run_thresholds

@@ -49,8 +49,8 @@ def build(out: Path) -> None:
     from tests.edge.host_reference import save_host_predictions
     from tests.helpers import tiny_config
     from toolkit import train
+    from toolkit.data.arrays import load_arrays
     from toolkit.data.dataset import load_split
-    from toolkit.data.pipeline import load_arrays
     from toolkit.data.synth import make_synthetic_voc
     from toolkit.predict import predict_run
     from toolkit.run import Run

@@ -1,28 +1,16 @@
-"""Input pipeline: decode once with the edge's own preprocessing, then tf.data for shuffling,
-augmentation (the study's ImageDataGenerator settings, as TF ops), batching and prefetching.
+"""Input pipeline: tf.data over the decoded arrays (toolkit/data/arrays.py) for shuffling, augmentation
+(the study's ImageDataGenerator settings, as TF ops), batching and prefetching.
 
-Images stay uint8 in memory (VOC 2007 at 100x100 is 150 MB) and reach the model as float pixels in
-[0, 255]: the rescale to [0, 1] is the model's first layer, so an exported model takes raw pixels.
+Images reach the model as float pixels in [0, 255]: the rescale to [0, 1] is the model's first layer,
+so an exported model takes raw pixels.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from edge.preprocess import ImageError, load_image
-from toolkit.data.dataset import Split
-from toolkit.errors import UserError
-
-if TYPE_CHECKING:
-    from toolkit.data.views import TeacherViews
-
-log = logging.getLogger(__name__)
+from toolkit.data.arrays import SplitArrays
 
 
 @dataclass
@@ -38,51 +26,6 @@ class Augment:
     brightness: float = 0.0  # +- fraction of the 0..255 range
     contrast: float = 0.0  # +- relative change around the image mean
     rotate_degrees: float = 0.0  # +- rotation (the study's tips, its section 8.5: 20)
-
-
-@dataclass
-class SplitArrays:
-    ids: list[str]
-    images: np.ndarray  # (N, H, W, 3) uint8
-    labels: np.ndarray  # (N, C) float32 in {0, 1}
-    mask: np.ndarray  # (N, C) float32: 0 where the label is left out of the loss
-    views: TeacherViews | None = None  # distillation: fixed augmented views and the teacher's logits
-
-    def concat(self, other: SplitArrays) -> SplitArrays:
-        """Both as one set (without views: a teacher scores the whole set afterwards)."""
-        return SplitArrays(self.ids + other.ids, np.concatenate([self.images, other.images]),
-                           np.concatenate([self.labels, other.labels]), np.concatenate([self.mask, other.mask]))
-
-
-def load_arrays(data: Split, size: int, *, difficult: str = "ignore", on_bad_image: str = "error",
-                resize: str = "bilinear", limit: int | None = None) -> SplitArrays:
-    """Decode a split's images (threads: Pillow releases the GIL while decoding)."""
-    if on_bad_image not in ("error", "skip"):
-        raise UserError(f"--on-bad-image must be error or skip, not {on_bad_image!r}")
-    ids = data.ids[:limit] if limit else data.ids
-    paths = data.paths[:limit] if limit else data.paths
-
-    def decode(path):
-        try:
-            return load_image(path, (size, size), resize)
-        except ImageError as err:
-            if on_bad_image == "error":
-                raise UserError(str(err)) from None
-            log.warning("skipping %s", err)
-            return None
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = list(pool.map(decode, paths))
-    keep = [k for k, image in enumerate(decoded) if image is not None]
-    if not keep:
-        raise UserError(f"{data.root}: no readable image in split {data.split!r}")
-    y, mask = data.targets(difficult)
-    return SplitArrays(
-        ids=[ids[k] for k in keep],
-        images=np.stack([decoded[k] for k in keep]),
-        labels=y[keep],
-        mask=mask[keep],
-    )
 
 
 def affine_batch(images, seed, augment: Augment):

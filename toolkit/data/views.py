@@ -8,25 +8,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from edge.predictor import sigmoid
-from toolkit.data.pipeline import Augment, SplitArrays, affine_batch
+from toolkit.data.arrays import SplitArrays, TeacherViews
+from toolkit.data.pipeline import Augment, affine_batch
 
 EPS = 1e-6
-
-
-@dataclass
-class TeacherViews:
-    images: np.ndarray  # (V, N, H, W, 3) uint8 at the student's input size
-    logits: np.ndarray  # (V, N, C) float32: the teacher's logits on each view, in the run's class order
-
-    def targets(self, temperature: float, columns: list[int] | None = None) -> np.ndarray:
-        """The teacher's probabilities at temperature T, (V, N, C')."""
-        logits = self.logits if columns is None else self.logits[..., columns]
-        return sigmoid(logits / temperature).astype(np.float32)
 
 
 def to_logits(probs: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ import numpy as np
 
 from toolkit.atomic import save_model_atomic, write_json
 from toolkit.config import TrainConfig
-from toolkit.data.pipeline import SplitArrays, make_dataset
+from toolkit.data.arrays import SplitArrays
+from toolkit.data.pipeline import make_dataset
 from toolkit.data.views import view_dataset
 from toolkit.errors import UserError
 from toolkit.losses import label_loss
@@ -148,17 +149,9 @@ class EpochEnd(keras.callbacks.Callback):
         self.ckpt.save_last(self.model, self.state)
 
 
-def fit_unit(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays | None,
-             strategy) -> None:
-    """Train one model file to completion (or continue it); skip it when already finished."""
-    if run.is_done(unit.name):
-        log.info("%s: already trained, skipped", unit.name)
-        print(f"{unit.title}: already trained, skipped")
-        return
-    if unit.cfg.strategy == "multiworker":
-        from toolkit.train.multiworker import fit_unit_multiworker
-
-        return fit_unit_multiworker(run, unit, models, train, val, strategy)
+def fit_in_process(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays | None,
+                   strategy) -> None:
+    """Train one model file to completion (or continue it) with Keras' fit, on this process's devices."""
     ckpt = Checkpoint(run.checkpoint_dir(unit.name))
     with strategy.scope():
         model, state = open_unit(unit, models, ckpt, train)

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from toolkit.data.pipeline import SplitArrays
+from toolkit.data.arrays import SplitArrays
 from toolkit.run import Run
 from toolkit.train.checkpoint import Checkpoint
 from toolkit.train.loop import ModelFactory, Unit, finish_unit, open_unit, training_batches, val_score

@@ -16,7 +16,7 @@ import numpy as np
 
 from toolkit.atomic import DiskFull, write_atomic, write_json
 from toolkit.config import TrainConfig
-from toolkit.data.pipeline import SplitArrays, load_arrays
+from toolkit.data.arrays import SplitArrays, load_arrays
 from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, summarize
 from toolkit.outputs import check_joinable, check_output_folder, drop_set_aside, mark, set_aside

@@ -23,12 +23,13 @@ import time
 import keras
 
 from toolkit.config import TrainConfig
-from toolkit.data.pipeline import SplitArrays
+from toolkit.data.arrays import SplitArrays
 from toolkit.models import HEAD_LAYERS, build_cnn_head, cnn_trunk
 from toolkit.predict import predict_batches
 from toolkit.run import Run
 from toolkit.train.checkpoint import StackCheckpoint, UnitState, interrupted_stacks
-from toolkit.train.loop import ModelFactory, Unit, batches, fit_unit, optimizer, save_unit, score_probs, unit_loss
+from toolkit.train.fit import fit_unit
+from toolkit.train.loop import ModelFactory, Unit, batches, optimizer, save_unit, score_probs, unit_loss
 
 log = logging.getLogger("mledge.train")
 

@@ -31,8 +31,8 @@ import numpy as np
 from edge.preprocess import ImageError, list_images, load_image
 from toolkit.atomic import require_space, write_json, writing
 from toolkit.config import TrainConfig
-from toolkit.data.pipeline import SplitArrays, load_arrays
-from toolkit.data.views import TeacherViews, render_views
+from toolkit.data.arrays import SplitArrays, TeacherViews, load_arrays
+from toolkit.data.views import render_views
 from toolkit.errors import UserError
 from toolkit.metrics import points
 from toolkit.predict import load_run_split, predict_run

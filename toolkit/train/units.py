@@ -12,14 +12,15 @@ import keras
 import numpy as np
 
 from toolkit.config import TrainConfig
-from toolkit.data.pipeline import SplitArrays
+from toolkit.data.arrays import SplitArrays
 from toolkit.errors import UserError
 from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, copy_trunk, pretrained_prefix
 from toolkit.predict import predict_batches
 from toolkit.run import MULTI, TRUNK, Run
 from toolkit.train.activations import prefix_maps, require_memory
+from toolkit.train.fit import fit_unit
 from toolkit.train.init_run import InitWeights, load_init
-from toolkit.train.loop import Unit, fit_unit
+from toolkit.train.loop import Unit
 from toolkit.train.precision import with_policy
 from toolkit.train.stacked import fit_units
 from toolkit.train.trunk_run import adopt_trunk, trunk_source
