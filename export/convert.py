@@ -26,7 +26,7 @@ from export.metadata import describe, write_metadata, writer_python
 from export.quantize import QUANT_MODES, representative_dataset
 from toolkit import __version__
 from toolkit.atomic import model_bytes, replace_dir, require_space, staging
-from toolkit.data.pipeline import load_arrays
+from toolkit.data.arrays import load_arrays
 from toolkit.errors import UserError
 from toolkit.metrics import mean_ap
 from toolkit.outputs import check_output_folder, mark
