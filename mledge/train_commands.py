@@ -120,7 +120,8 @@ ARCH_CHOICES = ("independent", "shared", "multioutput")
               "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (start the same command on every worker).")
 @click.option("--teacher", type=click.Path(exists=True, file_okay=False),
               help="Distil: a finished RUN or an exported bundle with this run's classes; the student also learns "
-              "its per-class probabilities on the same augmented photos (the study's CNN, or --train-backbone).")
+              "its per-class probabilities on the same augmented photos (a student on cached activations of a "
+              "pretrained start: its mean on each photo and its mirror).")
 @click.option("--distill-weight", default=0.5, show_default=True, type=FRACTION,
               help="With --teacher: A in (1 - A) x label loss + A x BCE(student logits / T, teacher probabilities "
               "at T); 0 learns from labels only, 1 from the teacher only.")
@@ -129,7 +130,8 @@ ARCH_CHOICES = ("independent", "shared", "multioutput")
 @click.option("--teacher-views", default=8, show_default=True, type=click.IntRange(1, 64),
               help="With --teacher: augmented views of each photo the teacher scores once (at its own input "
               "size); each epoch trains on one of them per photo. Costs views x photos teacher passes and "
-              "views x photos x side^2 x 3 bytes of disk under RUN/teacher until the run is finished.")
+              "views x photos x side^2 x 3 bytes of disk under RUN/teacher until the run is finished. Not for a "
+              "student on cached activations (the photo and its mirror, 2 passes).")
 @click.option("--unlabeled", type=click.Path(exists=True, file_okay=False),
               help="With --teacher: a folder of photos (searched recursively) with no labels; only the teacher's "
               "probabilities teach on them.")

@@ -5,6 +5,7 @@ PyPI packages) only for the import; `make install` brings it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from mledge.cli import main
+from toolkit.data.dataset import load_split
 
 torch = pytest.importorskip("torch", reason="the pretrained extra is not installed")
 
@@ -158,13 +160,25 @@ def test_finetune_last_blocks_on_cached_activations(cache_env, synth_root, tmp_p
     assert "TFLite float32 on XNNPACK, max |map - Keras float32|" in log  # within TOLERANCE, or Keras did it
     # the saved full model is what the cached prefix and the trained tail computed: its val mAP is the record's
     record = run.record("model")
-    metrics = __import__("json").loads((run.path / "metrics.json").read_text())
+    metrics = json.loads((run.path / "metrics.json").read_text())
     assert abs(metrics["mAP_area"] - record["val_map"]) < 1e-4
     # --final caches the activations of train + val as one training set and has no val to score
     result = CliRunner().invoke(main, ["train", "--final", str(run.path), "--out", str(tmp_path / "final")])
     assert result.exit_code == 0, result.output
     assert "activations before the last 1 blocks of 90 images" in (tmp_path / "final" / "train.log").read_text()
     assert Run(tmp_path / "final").record("model")["epochs"] == record["best_epoch"]
+
+
+def test_a_tail_on_cached_activations_learns_from_a_teacher(cache_env, synth_root, tmp_path, trained):
+    """--teacher with a cached pretrained start: the teacher scores each photo and its mirror once."""
+    teacher = trained("multioutput")
+    out = _train(synth_root, tmp_path / "student", "multioutput", "--finetune-blocks", "1", "--epochs", "2",
+                 "--teacher", str(teacher), "--distill-weight", "0.7")
+    record = json.loads((out / "teacher.json").read_text())
+    assert record["views"] == "photo and mirror" and record["photos"] == len(load_split(synth_root, "train").ids)
+    assert json.loads((out / "metrics.json").read_text())["teacher"]["weight"] == 0.7
+    assert "activations before the last 1 blocks" in (out / "train.log").read_text()
+    assert not (out / "teacher").exists()
 
 
 def test_train_backbone_runs_the_whole_network_on_augmented_pixels(cache_env, synth_root, tmp_path):

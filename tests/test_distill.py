@@ -19,7 +19,7 @@ from tests.helpers import tiny_cli_args
 from toolkit.data.arrays import SplitArrays, TeacherViews
 from toolkit.data.dataset import load_split
 from toolkit.data.pipeline import Augment
-from toolkit.data.views import render_views, to_logits, view_dataset
+from toolkit.data.views import mirrored_logits, render_views, to_logits, view_dataset
 from toolkit.losses import DistillLoss, MaskedLoss
 from toolkit.run import Run
 from toolkit.train.teacher import teacher_threads
@@ -100,6 +100,26 @@ def test_each_class_model_learns_its_own_column():
             cols = columns or list(range(c))
             np.testing.assert_array_equal(row[:width], labels[k, cols])
             np.testing.assert_allclose(row[width:], targets[v, k, cols], rtol=1e-6)
+
+
+def test_a_student_on_cached_maps_learns_the_teachers_mean_on_the_photo_and_its_mirror():
+    rng = np.random.default_rng(3)
+    photos = rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+
+    def teacher(pixels):  # looks at the left half only: a mirror changes its mind
+        return sigmoid(pixels[:, :, :4].astype(np.float32).mean(axis=(1, 2)) / 40 - 3)
+
+    logits = mirrored_logits(photos, teacher, batch=2)
+    want = (teacher(photos) + teacher(photos[:, :, ::-1])) / 2
+    assert logits.shape == (1, 5, 3)
+    np.testing.assert_allclose(sigmoid(logits[0]), want, rtol=1e-5)
+    maps = rng.normal(size=(5, 2, 2, 6)).astype(np.float16)  # what a pretrained prefix cached
+    labels = np.ones((5, 3), np.float32)
+    arrays = SplitArrays([str(k) for k in range(5)], maps, labels, labels.copy(), TeacherViews(maps[None], logits))
+    x, y, m = (np.concatenate(part) for part in zip(*view_dataset(arrays, 2, seed=0, temperature=1.0)))
+    order = [int(np.argwhere((maps == row.astype(np.float16)).all(axis=(1, 2, 3)))[0, 0]) for row in x]
+    assert sorted(order) == list(range(5)) and x.dtype == np.float32
+    np.testing.assert_allclose(y[:, 3:], want[order], rtol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TeacherViews:
-    images: np.ndarray  # (V, N, H, W, 3) uint8 at the student's input size
+    """What a distilled student trains on and the teacher's logits on it, view by view."""
+
+    images: np.ndarray  # (V, N, ...): pixels (uint8, at the student's size) or the cached maps of a pretrained start
     logits: np.ndarray  # (V, N, C) float32: the teacher's logits on each view, in the run's class order
 
     def targets(self, temperature: float, columns: list[int] | None = None) -> np.ndarray:

@@ -48,9 +48,20 @@ def render_views(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarray]
     return TeacherViews(images, logits)
 
 
+def mirrored_logits(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], batch: int = 64) -> np.ndarray:
+    """(1, N, C): the teacher's logits of its mean probability on each photo and on its mirror. The
+    target of a student on cached activations, whose head mirrors the maps at random itself: labels
+    do not change with a mirror, so one target serves both, and it is the teacher's test-time flip."""
+    out = []
+    for start in range(0, len(photos), batch):
+        pixels = photos[start : start + batch]
+        out.append(to_logits((np.asarray(predict(pixels)) + np.asarray(predict(pixels[:, :, ::-1]))) / 2))
+    return np.concatenate(out)[None]
+
+
 def view_dataset(arrays: SplitArrays, batch: int, *, seed: int, temperature: float,
                  columns: list[int] | None = None):
-    """Batches of (view pixels float32, labels then teacher probabilities, label mask then ones): every
+    """Batches of (views as float32, labels then teacher probabilities, label mask then ones): every
     epoch a new order and, for each photo, one of its views drawn at random."""
     import tensorflow as tf
 
@@ -74,8 +85,8 @@ def view_dataset(arrays: SplitArrays, batch: int, *, seed: int, temperature: flo
 
     c = labels.shape[1]
     size = views.images.shape[2:]
-    signature = (tf.TensorSpec((None, *size), tf.uint8), tf.TensorSpec((None, 2 * c), tf.float32),
-                 tf.TensorSpec((None, 2 * c), tf.float32))
+    targets_spec = tf.TensorSpec((None, 2 * c), tf.float32)
+    signature = (tf.TensorSpec((None, *size), tf.as_dtype(views.images.dtype)), targets_spec, targets_spec)
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
     ds = ds.apply(tf.data.experimental.assert_cardinality(-(-n // batch)))  # Keras knows where an epoch ends
     ds = ds.map(lambda x, y, m: (tf.cast(x, tf.float32), y, m), num_parallel_calls=tf.data.AUTOTUNE)

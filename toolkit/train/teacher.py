@@ -1,11 +1,13 @@
 """The teacher of a distilled run (``mledge train --teacher``): a finished RUN (Keras, float32) or an
 exported bundle (TFLite through the edge runtime: an int8 teacher is cheap on a CPU), checked to
 know the run's classes, recorded (path, hash of its weights, val mAP), and its views of the training
-photos (and of --unlabeled photos) cached once in RUN/teacher/ until the run is finished.
+photos (and of --unlabeled photos) cached once in RUN/teacher/ until the run is finished. A student
+on the cached activations of a pretrained start has no pixel views (its head mirrors the maps): the
+teacher scores each photo and its mirror, and the mean is the target of both (toolkit/data/views.py).
 
     RUN/teacher.json          the teacher's record (kept; metrics.json repeats it)
-    RUN/teacher/views.npy     (V, N, H, W, 3) uint8: the views at the student's size
-    RUN/teacher/logits.npy    (V, N, C) float32: the teacher's logits on them
+    RUN/teacher/views.npy     (V, N, H, W, 3) uint8: the views at the student's size (not for cached maps)
+    RUN/teacher/logits.npy    (V, N, C) float32: the teacher's logits on them (1, N, C for cached maps)
     RUN/teacher/ids.json      the photos, in order (training split, then unlabelled)
     RUN/teacher/record.json   the teacher's record and what the views cost
     RUN/teacher/key.json      what the views depend on (teacher hash, views, seed, augmentation, size)
@@ -32,7 +34,7 @@ from edge.preprocess import ImageError, list_images, load_image
 from toolkit.atomic import require_space, write_json, writing
 from toolkit.config import TrainConfig
 from toolkit.data.arrays import SplitArrays, TeacherViews, load_arrays
-from toolkit.data.views import render_views
+from toolkit.data.views import mirrored_logits, render_views
 from toolkit.errors import UserError
 from toolkit.metrics import points
 from toolkit.predict import load_run_split, predict_run
@@ -142,10 +144,7 @@ def unlabeled_arrays(cfg: TrainConfig, size: int) -> SplitArrays:
 
 
 def check_distill(cfg: TrainConfig) -> None:
-    """What --teacher needs, before any work: a student that trains on pixels, a teacher of its classes."""
-    if cfg.model.cached_trunk:
-        raise UserError("--teacher trains on augmented pixels: the study's CNN, or a pretrained backbone with "
-                        "--train-backbone (a frozen backbone trains on cached activations)")
+    """What --teacher needs, before any work: a teacher of the run's classes, a photo for --unlabeled."""
     if cfg.strategy == "multiworker":
         raise UserError("--teacher is not available with --strategy multiworker")
     describe_teacher(cfg.distill.teacher, cfg.classes)
@@ -157,9 +156,13 @@ def cache_folder(run: Run, cfg: TrainConfig) -> Path:
     return Path(cfg.distill.cache) if cfg.distill.cache else run.path / "teacher"
 
 
+def teacher_views(cfg: TrainConfig) -> int | str:
+    return "photo and mirror" if cfg.model.cached_trunk else cfg.distill.views
+
+
 def cache_key(cfg: TrainConfig, teacher: dict) -> dict:
     """What the views depend on: a --teacher-cache folder is reused only by runs that agree on all of it."""
-    return {"teacher_sha256": teacher["sha256"], "classes": cfg.classes, "views": cfg.distill.views,
+    return {"teacher_sha256": teacher["sha256"], "classes": cfg.classes, "views": teacher_views(cfg),
             "seed": cfg.seed, "augment": asdict(cfg.augment), "size": cfg.model.pixels, "root": cfg.root,
             "split": cfg.split, "unlabeled": cfg.distill.unlabeled}
 
@@ -182,7 +185,11 @@ def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
     if ids != train.ids:
         raise UserError(f"{cache}: made for other photos than this run's; delete the folder to make it again")
     write_json(run.path / "teacher.json", json.loads((cache / "record.json").read_text()))
-    views = TeacherViews(np.load(cache / "views.npy", mmap_mode="r"), np.load(cache / "logits.npy"))
+    logits = np.load(cache / "logits.npy")
+    if cfg.model.cached_trunk:  # the pixels stand in until the activation cache replaces them (train/units.py)
+        views = TeacherViews(train.images[None], logits)
+    else:
+        views = TeacherViews(np.load(cache / "views.npy", mmap_mode="r"), logits)
     log.info("teacher %s: %d views of %d photos from %s", cfg.distill.teacher, len(views.logits), len(ids), cache)
     return SplitArrays(train.ids, train.images, train.labels, train.mask, views)
 
@@ -196,18 +203,24 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
     if cfg.distill.unlabeled:
         extra = unlabeled_arrays(cfg, teacher.size)
         ids, photos = ids + extra.ids, np.concatenate([photos, extra.images])
-    view_bytes = cfg.model.pixels ** 2 * 3 + 4 * len(cfg.classes)  # uint8 pixels, float32 logits
-    require_space(cache, len(ids) * cfg.distill.views * view_bytes)  # before the views are rendered
-    views = render_views(photos, teacher.predict, cfg.model.pixels, cfg.distill.views, cfg.augment, cfg.seed)
+    if cfg.model.cached_trunk:
+        require_space(cache, len(ids) * 4 * len(cfg.classes))
+        views, passes = TeacherViews(np.empty((1, 0)), mirrored_logits(photos, teacher.predict)), 2
+    else:
+        view_bytes = cfg.model.pixels ** 2 * 3 + 4 * len(cfg.classes)  # uint8 pixels, float32 logits
+        require_space(cache, len(ids) * cfg.distill.views * view_bytes)  # before the views are rendered
+        views = render_views(photos, teacher.predict, cfg.model.pixels, cfg.distill.views, cfg.augment, cfg.seed)
+        passes = cfg.distill.views
     seconds = time.time() - t0
-    record = {**teacher.record, "views": cfg.distill.views, "photos": len(ids), "seconds": round(seconds, 1),
-              "images_per_second": round(len(ids) * cfg.distill.views / seconds, 1)}
+    record = {**teacher.record, "views": teacher_views(cfg), "photos": len(ids),
+              "seconds": round(seconds, 1), "images_per_second": round(len(ids) * passes / seconds, 1)}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.parent / f".{cache.name}.{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = cache.parent / f".{cache.name}.{os.getpid()}.tmp"
     with writing(cache, tmp):
-        np.save(tmp / "views.npy", views.images)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        if not cfg.model.cached_trunk:
+            np.save(tmp / "views.npy", views.images)
         np.save(tmp / "logits.npy", views.logits)
         for name, value in (("ids", ids), ("record", record), ("key", key)):
             (tmp / f"{name}.json").write_text(json.dumps(value, indent=1))
@@ -218,7 +231,7 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
         if not (cache / "key.json").is_file():
             raise
     print(f"teacher {teacher.path.name} ({teacher.kind}, val mAP {points(record['val_mAP_area'])}): "
-          f"{len(ids)} photos x {cfg.distill.views} views in {seconds:.0f}s")
+          f"{len(ids)} photos x {record['views']} views in {seconds:.0f}s")
 
 
 def drop_cache(run: Run, cfg: TrainConfig) -> None:

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from toolkit.config import TrainConfig
-from toolkit.data.arrays import SplitArrays
+from toolkit.data.arrays import SplitArrays, TeacherViews
 from toolkit.errors import UserError
 from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, copy_trunk, pretrained_prefix
 from toolkit.predict import predict_batches
@@ -86,7 +86,8 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
                 val: SplitArrays | None) -> tuple[SplitArrays, SplitArrays | None, OnCachedTrunk]:
     """Run the frozen start of the pretrained backbone once per image, in float32 whatever the
     training precision (the device's maps; toolkit/train/activations.py). Pixel augmentation is
-    lost; a fine-tuned tail flips the activation maps instead."""
+    lost; a fine-tuned tail flips the activation maps instead (and a teacher's target is its mean on
+    the photo and its mirror: toolkit/train/teacher.py)."""
     prefix, backbone = pretrained_prefix(cfg.model)
     prefix = with_policy(prefix, "float32")
     t0 = time.time()
@@ -97,6 +98,8 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
     splits = [a for a in (train, val) if a is not None]
     maps, diff = prefix_maps(prefix, [a.images for a in splits], dtype)
     train_f, *rest = [SplitArrays(a.ids, m, a.labels, a.mask) for a, m in zip(splits, maps)]
+    if train.views is not None:  # a distilled run: the teacher's targets of each photo, now on its maps
+        train_f.views = TeacherViews(maps[0][None], train.views.logits)
     val_f = rest[0] if rest else None
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
