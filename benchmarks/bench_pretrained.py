@@ -7,7 +7,8 @@ Prints val mAP (both definitions) float, int8 (and int8-float-last for multioutp
 edge latency per image at 1 thread and training wall time. Imports the weights first if the cache
 has none (needs the pretrained extra). ``python benchmarks/bench_pretrained.py VOC_ROOT WORK [NAME,...|all]``
 (make bench-pretrained PRETRAINED_RUNS=...): the default is the two measured runs; the others change
-one lever each (head, blocks trained, resolution, Lite1/Lite2), about 20 to 40 minutes each here.
+one lever each (head, blocks trained, resolution, Lite1/Lite2, loss, EMA, a teacher), about 10 to 40
+minutes each here. A row with a teacher trains the teacher's row first when it has not.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from toolkit.backbones.weights import weights_path  # noqa: E402
 
 BACKBONE = ["--backbone", "efficientnet-lite0", "--img-size", "320"]
 FINE_TUNE = ["--epochs", "20", "--patience", "8", "--lr", "3e-4", "--schedule", "cosine"]
+
+
+# A student's teacher: the best measured run's int8-float-last bundle, made first when a row names it.
+TEACHER = "lite2-448-ft2-csra-asl"
+DISTILL = ["--teacher", "{teacher}", "--distill-weight", "0.7", "--temperature", "2"]
 
 
 def lite(k: int, size: int, blocks: int = 2, *extra: str) -> tuple[str, list[str]]:
@@ -53,19 +59,28 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
     "lite2-448-ft3-csra": lite(2, 448, 3, "--head", "csra", "--patience", "4"),
     "lite2-448-ft2-csra-asl": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--loss", "asl"),
     "lite2-448-ft2-csra-ema": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--ema", "0.998"),
+    # The fast tier: Lite0 with csra at 320 and 288 px, alone and taught by the best tier's bundle.
+    "lite0-320-ft2-csra-distilled": lite(0, 320, 2, "--head", "csra", *DISTILL),
+    "lite0-288-ft2-csra": lite(0, 288, 2, "--head", "csra"),
+    "lite0-288-ft2-csra-distilled": lite(0, 288, 2, "--head", "csra", *DISTILL),
 }
-LEVERS = {"lite2-448-ft2-csra", "lite2-448-ft3-csra", "lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ema"}
+LEVERS = {"lite2-448-ft2-csra", "lite2-448-ft3-csra", "lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ema",
+          "lite0-320-ft2-csra", "lite0-320-ft2-csra-distilled", "lite0-288-ft2-csra", "lite0-288-ft2-csra-distilled"}
 DEFAULT = ["lite0-320-multioutput-ft2", "lite0-320-shared"]
 
 
 def main(root: str, work: str, names: list[str]) -> None:
     work_dir = Path(work)
+    teacher = work_dir / "bundles" / f"{TEACHER}-int8-float-last"
+    if TEACHER not in names and any("{teacher}" in RUNS[n][1] for n in names):
+        names = [TEACHER, *names]
     for backbone in sorted({RUNS[n][1][RUNS[n][1].index("--backbone") + 1] for n in names}):
         if not weights_path(backbone).is_file():
             mledge("weights", "import", backbone)
     rows, edge_rows = [], []
     for name in names:
         arch, train = RUNS[name]
+        train = [str(teacher) if a == "{teacher}" else a for a in train]
         run = work_dir / name
         ensure_run(run, root, ["--arch", arch, *train])
         metrics = json.loads((run / "metrics.json").read_text())
