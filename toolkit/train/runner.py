@@ -45,8 +45,7 @@ def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays | Non
     empty = [c for c, n in zip(cfg.classes, (train.labels * train.mask).sum(axis=0)) if n == 0]
     if empty:
         message = f"split {cfg.split!r} has no positive image of {', '.join(empty)}: its AP is undefined"
-        log.warning(message)
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {message}", file=sys.stderr)  # not logged: no train.log yet, and Python would print it too
     return train, val
 
 
