@@ -66,6 +66,9 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
 }
 LEVERS = {"lite2-448-ft2-csra", "lite2-448-ft3-csra", "lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ema",
           "lite0-320-ft2-csra", "lite0-320-ft2-csra-distilled", "lite0-288-ft2-csra", "lite0-288-ft2-csra-distilled"}
+# Runs also exported with --flip-average (the device averages each photo with its mirror): a row of
+# its own, "int8-float-last+flip", whose latency counts both invocations.
+FLIP = {"lite2-448-ft2-csra-asl", "lite0-320-ft2-csra-distilled", "lite0-288-ft2-csra-distilled"}
 DEFAULT = ["lite0-320-multioutput-ft2", "lite0-320-shared"]
 
 
@@ -87,7 +90,10 @@ def main(root: str, work: str, names: list[str]) -> None:
         fuse = ["--fuse"] if arch == "shared" else []
         # Fused shared: its 20 heads are one Dense(20), which int8-float-last leaves in float.
         quants = ("int8-float-last",) if name in LEVERS else ("float32", "int8", "int8-float-last")
-        bundles = {q: ensure_bundle(work_dir / "bundles" / f"{name}-{q}", run, ["--quant", q, *fuse]) for q in quants}
+        exports = {q: ["--quant", q, *fuse] for q in quants}
+        if name in FLIP:
+            exports["int8-float-last+flip"] = ["--quant", "int8-float-last", "--flip-average"]
+        bundles = {q: ensure_bundle(work_dir / "bundles" / f"{name}-{q}", run, args) for q, args in exports.items()}
         bench = subprocess.run([*MLEDGE, "edge", "bench", *(str(work_dir / "bundles" / f"{name}-{q}") for q in bundles),
                                 "--voc", root, "--split", "val", "--limit", "100", "--runs", "50", "--threads", "1",
                                 "--json"], capture_output=True, text=True, env=ENV)

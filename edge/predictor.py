@@ -132,16 +132,24 @@ class Predictor:
                       for entry, content, calibration in zip(self.manifest["files"], contents, calibrations)]
         order = {c: k for k, c in enumerate(self.classes)}
         self.columns = [[order[c] for c in entry["outputs"]] for entry in self.manifest["files"]]
+        self.flip_average = bool(self.manifest.get("flip_average"))  # mledge export --flip-average
 
     def load(self, source) -> np.ndarray:
         """Decode one image to the (H, W, 3) uint8 array the bundle expects."""
         return load_image(source, self.size, self.resize)
 
     def predict_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) uint8 -> (N, C) probabilities in the bundle's class order."""
+        """(N, H, W, 3) uint8 -> (N, C) probabilities in the bundle's class order; for a bundle exported
+        with --flip-average, the mean of each photo's and its mirror's."""
         pixels = np.asarray(pixels, dtype=np.uint8)
         if pixels.ndim == 3:
             pixels = pixels[None]
+        out = self._scores(pixels)
+        if self.flip_average:
+            out = (out + self._scores(np.ascontiguousarray(pixels[:, :, ::-1]))) / 2
+        return out
+
+    def _scores(self, pixels: np.ndarray) -> np.ndarray:
         out = np.empty((len(pixels), len(self.classes)), dtype=np.float32)
         for model, columns in zip(self.files, self.columns):
             out[:, columns] = model.invoke(pixels)

@@ -80,6 +80,7 @@ TOP: Spec = {
     "output": (True, _one_of(*OUTPUT_KINDS), f"one of {', '.join(OUTPUT_KINDS)}"),
     "quantization": (True, _one_of(*QUANTIZATIONS), f"one of {', '.join(QUANTIZATIONS)}"),
     "calibration": (False, _optional(lambda v: isinstance(v, dict)), "null or an object"),
+    "flip_average": (False, lambda v: isinstance(v, bool), "true or false"),
     "files": (True, lambda v: isinstance(v, list) and 0 < len(v) <= MAX_FILES and all(isinstance(e, dict) for e in v),
               f"a list of 1 to {MAX_FILES} objects"),
     "bytes": (False, _int(0, MAX_FILES * MAX_MODEL_BYTES), "a byte count"),

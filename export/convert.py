@@ -46,6 +46,7 @@ class ExportOptions:
     eval_split: str | None = None  # default: the run's val split
     eval_images: int | None = None
     force: bool = False
+    flip_average: bool = False  # the device averages each photo's scores with its mirror's (two invocations)
 
 
 def _graphs(run: Run, cfg, models: list, opts: ExportOptions) -> list[tuple[str, object, list[str]]]:
@@ -143,6 +144,8 @@ def _evaluate(bundle: Path, run: Run, cfg, models: list, opts: ExportOptions) ->
     keras_probs = _stored_scores(run, cfg, split, arrays, opts)
     if keras_probs is None:
         keras_probs = predict_run(run, arrays.images, models)
+    if opts.flip_average:  # the float model scored as the bundle is: with each photo's mirror
+        keras_probs = (keras_probs + predict_run(run, np.ascontiguousarray(arrays.images[:, :, ::-1]), models)) / 2
     predictor = Predictor(bundle, verify=False, num_threads=len(os.sched_getaffinity(0)))  # every core
     bundle_probs = np.concatenate([predictor.predict_pixels(arrays.images[i : i + 32])
                                    for i in range(0, len(arrays.images), 32)])
@@ -196,7 +199,7 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
             "architecture": cfg.arch, "fused": opts.fuse, "classes": cfg.classes,
             "thresholds": [float(t) for t in run_thresholds(run, cfg.classes)],
             "input": _input_spec(tmp, graphs[0][0].name, cfg.model),
-            "output": opts.output, "quantization": opts.quant,
+            "output": opts.output, "quantization": opts.quant, "flip_average": opts.flip_average,
             "calibration": {"split": opts.calib_split, "images": len(calibration)} if calibration is not None else None,
             "toolkit_version": __version__, "tensorflow_version": tf.__version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": str(run.path.resolve()),

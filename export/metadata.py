@@ -54,7 +54,9 @@ def describe(path: Path, labels: list[str], manifest: dict) -> dict:
         "description": (f"Multi-label image classifier: {len(labels)} class(es), each scored on its own, so a photo "
                         f"may show several or none. Exported by multilabel-edge {__version__} ({kind}). A class is "
                         "present when its probability reaches its threshold in the bundle's manifest.json "
-                        "(0.5 without one)."),
+                        "(0.5 without one)." + (" The bundle averages each photo's probabilities with its mirror's "
+                                                "(flip_average): this file alone scores one view."
+                                                if manifest.get("flip_average") else "")),
         "version": f"graph sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:12]}",
         "author": f"multilabel-edge {__version__}",
         "input_description": (f"An RGB photo at {spec['width']}x{spec['height']}, values 0..255 ({spec['dtype']}), "

@@ -31,9 +31,14 @@ from mledge.params import COUNT, OutputFolder
 @click.option("--max-map-drop", type=click.FloatRange(-100, 100),
               help="Exit non-zero (bundle kept) when the bundle loses more than "
               "this many mAP points against Keras.")
+@click.option("--flip-average", is_flag=True,
+              help="The device averages each photo's probabilities with its mirror's: two invocations, twice the "
+              "latency, a few tenths of mAP (docs/pretrained.md). Recorded in the manifest; the Keras figure "
+              "it is compared with averages the same way. A bare copy of a file scores one view.")
 @click.option("--force", is_flag=True,
               help="Replace --out if it holds an earlier bundle of mledge's (never a folder holding other files).")
-def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop, force):
+def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop,
+               flip_average, force):
     """Convert a finished RUN into a TFLite bundle, then measure it against the Keras model."""
     from export.convert import ExportOptions, export_run
     from mledge.recipe_run import recipe_quant
@@ -46,10 +51,12 @@ def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_sp
     calib_images = recipe_calibration if calib_images is None else calib_images
     manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
                                                   fuse=fuse, output=output, eval_split=eval_split,
-                                                  eval_images=eval_images, force=force))
+                                                  eval_images=eval_images, force=force,
+                                                  flip_average=flip_average))
     ev = manifest["evaluation"]
     drop = 100 * (ev["keras_mAP_area"] - ev["bundle_mAP_area"])
-    click.echo(f"{out}: {manifest['architecture']} {quant}{chosen}, {len(manifest['files'])} file(s), "
+    flip = ", each photo averaged with its mirror" if flip_average else ""
+    click.echo(f"{out}: {manifest['architecture']} {quant}{chosen}{flip}, {len(manifest['files'])} file(s), "
                f"{manifest['bytes'] / 1e6:.2f} MB, converted in {manifest['conversion_seconds']:.1f}s")
     click.echo(f"  {ev['split']} ({ev['images']} images): mAP Keras {100 * ev['keras_mAP_area']:.2f} -> bundle "
                f"{100 * ev['bundle_mAP_area']:.2f} (area; drop {drop:+.2f}), max |dprob| {ev['max_abs_prob_diff']:.2e}")

@@ -106,6 +106,20 @@ def test_probabilities_output_kind(runs, val_images, tmp_path):
                                keras_probs(runs["multioutput"], val_images), atol=1e-5)
 
 
+def test_flip_average_scores_each_photo_with_its_mirror(runs, val_images, tmp_path):
+    result = CliRunner().invoke(main, ["export", str(runs["multioutput"]), "--out", str(tmp_path / "f"),
+                                       "--flip-average"])
+    assert result.exit_code == 0 and "each photo averaged with its mirror" in result.output, result.output
+    manifest = read_manifest(tmp_path / "f")
+    assert manifest["flip_average"] is True
+    mirrored = np.ascontiguousarray(val_images[:, :, ::-1])
+    want = (keras_probs(runs["multioutput"], val_images) + keras_probs(runs["multioutput"], mirrored)) / 2
+    np.testing.assert_allclose(Predictor(tmp_path / "f").predict_pixels(val_images), want, atol=1e-5)
+    assert manifest["evaluation"]["max_abs_prob_diff"] < 1e-5  # Keras was averaged the same way
+    plain = Predictor(tmp_path / "f").files[0].invoke(val_images)  # the file alone: one view
+    assert np.abs(plain - want).max() > 1e-3
+
+
 def test_never_overwrites_without_force(runs, tmp_path):
     export_run(runs["multioutput"], tmp_path / "b", ExportOptions())
     with pytest.raises(UserError, match="holds an earlier bundle"):
