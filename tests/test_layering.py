@@ -14,12 +14,14 @@ LAYERS = ["edge", "toolkit", "report", "export", "mledge"]  # bottom to top
 
 
 def imports(path: Path) -> set[str]:
+    """What ``path`` imports; ``from a import b`` counts as a and a.b (b may be a module)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -53,24 +55,14 @@ def test_only_training_and_classes_import_training():
 def test_the_checker_sees_imports_inside_functions(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from export.convert import export_run\n    import mledge.cli\n")
-    assert imports(probe) == {"export.convert", "mledge.cli"}
+    assert imports(probe) == {"export.convert", "export.convert.export_run", "mledge.cli"}
 
 
 def module_graph() -> dict[str, set[str]]:
-    """Module -> the project's modules it imports (``from pkg import mod`` counts as importing mod)."""
+    """Module -> the project's modules it imports."""
     paths = [p for package in LAYERS for p in modules(package)]
     names = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p for p in paths}
-    graph = {}
-    for name, path in names.items():
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module)
-                found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        graph[name] = {m for m in found if m in names and m != name}
-    return graph
+    return {name: {m for m in imports(path) if m in names and m != name} for name, path in names.items()}
 
 
 def test_no_two_modules_import_each_other():
