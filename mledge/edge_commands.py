@@ -17,6 +17,14 @@ def edge() -> None:
     """On-device inference and benchmarks: numpy, Pillow and a TFLite interpreter only."""
 
 
+def _note_if_bare(bundle: str) -> None:
+    """A bare .tflite has nothing to verify it against: say so once, on stderr."""
+    if Path(bundle).is_file():
+        from edge.bare import NOTE
+
+        click.echo(NOTE.format(path=bundle), err=True)
+
+
 @edge.command("info")
 @click.argument("bundle", required=False, type=click.Path())
 def edge_info(bundle):
@@ -29,12 +37,12 @@ def edge_info(bundle):
 
     files = []
     if bundle:
-        from edge.bare import NOTE, read_any
+        from edge.bare import read_any
         from edge.bundle import model_path
 
         manifest = read_any(bundle)  # a bad bundle or file is refused before anything is printed
+        _note_if_bare(bundle)
         if Path(bundle).is_file():
-            click.echo(NOTE.format(path=bundle), err=True)
             files = [Path(bundle)]
         else:
             files = [model_path(Path(bundle), entry) for entry in manifest["files"]]
@@ -96,10 +104,7 @@ def edge_predict(bundle, inputs, threads, fmt, threshold):
         else:
             raise UserError(f"{item}: no such file or folder")
     predictor = Predictor(bundle, num_threads=threads)
-    if predictor.bare:
-        from edge.bare import NOTE
-
-        click.echo(NOTE.format(path=bundle), err=True)
+    _note_if_bare(bundle)
     top = min(3, len(predictor.classes))
     widths = {"image": max([5, *(len(str(p)) for p in paths)]),
               "labels": min(40, max(6, *(len(c) for c in predictor.classes))),
@@ -164,10 +169,7 @@ def edge_bench(bundles, images_dir, data, data_format, split, limit, threads, ru
 
         check_bench_save(save)  # before the bench runs
     for bundle in bundles:
-        if Path(bundle).is_file():
-            from edge.bare import NOTE
-
-            click.echo(NOTE.format(path=bundle), err=True)
+        _note_if_bare(bundle)
     rows = run_bench(list(bundles), threads, runs, warmup, images_dir=images_dir, data=data, data_format=data_format,
                      split=split, limit=limit, progress=lambda msg: click.echo(msg, err=True))
     if as_json:
