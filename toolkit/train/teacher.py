@@ -160,6 +160,10 @@ def teacher_views(cfg: TrainConfig) -> int | str:
     return "photo and mirror" if cfg.model.cached_trunk else cfg.distill.views
 
 
+def views_text(views: int | str) -> str:
+    return f"x {views} views" if isinstance(views, int) else "and their mirrors"
+
+
 def cache_key(cfg: TrainConfig, teacher: dict) -> dict:
     """What the views depend on: a --teacher-cache folder is reused only by runs that agree on all of it."""
     return {"teacher_sha256": teacher["sha256"], "classes": cfg.classes, "views": teacher_views(cfg),
@@ -231,7 +235,7 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
         if not (cache / "key.json").is_file():
             raise
     print(f"teacher {teacher.path.name} ({teacher.kind}, val mAP {points(record['val_mAP_area'])}): "
-          f"{len(ids)} photos x {record['views']} views in {seconds:.0f}s")
+          f"{len(ids)} photos {views_text(record['views'])} in {seconds:.0f}s")
 
 
 def drop_cache(run: Run, cfg: TrainConfig) -> None:
