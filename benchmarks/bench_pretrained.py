@@ -59,16 +59,17 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
     "lite2-448-ft3-csra": lite(2, 448, 3, "--head", "csra", "--patience", "4"),
     "lite2-448-ft2-csra-asl": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--loss", "asl"),
     "lite2-448-ft2-csra-ema": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--ema", "0.998"),
-    # The fast tier: Lite0 with csra at 320 and 288 px, alone and taught by the best tier's bundle.
+    # The fast tier: Lite0 with csra at 320, 288 and 256 px, alone and taught by the best tier's bundle.
     "lite0-320-ft2-csra-distilled": lite(0, 320, 2, "--head", "csra", *DISTILL),
     "lite0-288-ft2-csra": lite(0, 288, 2, "--head", "csra"),
     "lite0-288-ft2-csra-distilled": lite(0, 288, 2, "--head", "csra", *DISTILL),
+    "lite0-256-ft2-csra-distilled": lite(0, 256, 2, "--head", "csra", *DISTILL),
 }
 LEVERS = {"lite2-448-ft2-csra", "lite2-448-ft3-csra", "lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ema",
-          "lite0-320-ft2-csra", "lite0-320-ft2-csra-distilled", "lite0-288-ft2-csra", "lite0-288-ft2-csra-distilled"}
+          "lite0-320-ft2-csra", "lite0-288-ft2-csra", *(name for name in RUNS if name.endswith("-distilled"))}
 # Runs also exported with --flip-average (the device averages each photo with its mirror): a row of
 # its own, "int8-float-last+flip", whose latency counts both invocations.
-FLIP = {"lite2-448-ft2-csra-asl", "lite0-320-ft2-csra-distilled", "lite0-288-ft2-csra-distilled"}
+FLIP = {"lite2-448-ft2-csra-asl"}
 DEFAULT = ["lite0-320-multioutput-ft2", "lite0-320-shared"]
 
 
