@@ -54,6 +54,11 @@ _BEST_AUGMENT = ("--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2")
 _FINE_TUNE = ("--finetune-blocks", "2", "--head", "csra", "--lr", "3e-4", "--schedule", "cosine", "--epochs", "20")
 
 
+# edge-fast-taught's student: taught by the best bundle, Lite0 gains more than it loses at a lower
+# resolution (make bench-pretrained PRETRAINED_RUNS=lite0-256-ft2-csra-distilled,...; docs/pretrained.md).
+FAST_TAUGHT_SIZE = 320
+
+
 def _lite(k: int, size: int, patience: int) -> tuple[str, ...]:
     return ("--arch", "multioutput", "--backbone", f"efficientnet-lite{k}", "--img-size", str(size), *_FINE_TUNE,
             "--patience", str(patience))
@@ -93,6 +98,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("edge-fast", 1, "Pi 4-class boards: EfficientNet-Lite0 at 320 px, csra head, last 2 blocks tuned",
            (Stage("train", _lite(0, 320, 8)),), "int8-float-last", archs=("multioutput", "independent"),
            weights=("efficientnet-lite0",), calib_images=PRETRAINED_CALIBRATION),
+    Recipe("edge-fast-taught", 1, "edge-fast's model and cost, taught by an edge-best model (asl) it trains first",
+           (Stage("teacher", (*_lite(2, 448, 4), "--loss", "asl")),
+            Stage("teacher-bundle", export="int8-float-last"),
+            Stage("student", (*_lite(0, FAST_TAUGHT_SIZE, 8), "--teacher", "{stage:teacher-bundle}",
+                              "--distill-weight", "0.7", "--temperature", "2"))),
+           "int8-float-last", weights=("efficientnet-lite0", "efficientnet-lite2"),
+           calib_images=PRETRAINED_CALIBRATION),
     Recipe("edge-balanced", 1, "Pi 5-class boards: EfficientNet-Lite2 at 384 px, csra head, last 2 blocks tuned",
            (Stage("train", _lite(2, 384, 4)),), "int8-float-last", archs=("multioutput", "independent"),
            weights=("efficientnet-lite2",), calib_images=PRETRAINED_CALIBRATION),
