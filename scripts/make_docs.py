@@ -171,7 +171,45 @@ def pipeline(_: None = None) -> str:
     return "\n".join(out).rstrip()
 
 
-SECTIONS: dict[str, Callable[[], str]] = {"study": study, "recipes": recipes, "pipeline": pipeline}
+# The two edge tiers' targets: val mAP (bundle), MB, and for the best tier its loss against the float
+# model and its ms a photo, for the fast one its ms over the Lite2 448 csra bundle's in the same bench run.
+TIER_BASE = "lite2-448-ft2-csra int8-float-last"
+TIERS = {"best": {"mAP": 91.0, "MB": 8.0, "drop": 0.2, "ms": 30.0}, "fast": {"mAP": 87.5, "MB": 5.0, "ratio": 0.4}}
+
+
+def meets(f: dict, ratio: float, target: dict) -> bool:
+    return (f["val_mAP_area"] >= target["mAP"] and f["MB"] <= target["MB"]
+            and f["drop"] <= target.get("drop", 100) and f["ms_per_image_1thr"] <= target.get("ms", 1e9)
+            and ratio <= target.get("ratio", 1e9))
+
+
+def tiers(_: None = None) -> str:
+    """bench-pretrained's int8 bundles against the two tiers' targets, per bench run with the Lite2 448
+    csra bundle in it (the fast tier's latency is a ratio to it, on the same machine and run)."""
+    everything = read("bench_pretrained")
+    records = [r for r in latest(everything) if r["figures"].get("ms_per_image_1thr")
+               and r["figures"]["quant"].startswith("int8")]
+    bases = {r["run_id"]: r for r in everything if r["row"] == TIER_BASE and r["figures"].get("ms_per_image_1thr")}
+    out = []
+    for base in sorted((bases[i] for i in {r["run_id"] for r in records} if i in bases), key=lambda r: r["date"]):
+        ms = base["figures"]["ms_per_image_1thr"]
+        out += [f"`{base['run_id']}` on {machine_label(base['machine'])}; ratio: ms over {TIER_BASE}'s "
+                f"{cell(ms)} ms:", "",
+                "| run | bundle | val mAP | float model | MB | ms, 1 thread | ratio | best tier | fast tier |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in sorted((r for r in records if r["run_id"] == base["run_id"]), key=lambda r: r["figures"]["MB"]):
+            f = r["figures"]
+            ratio = f["ms_per_image_1thr"] / ms
+            marks = ["meets" if meets(f, ratio, t) else "" for t in TIERS.values()]
+            out.append("| " + " | ".join([f["run"], f["quant"], cell(f["val_mAP_area"]), cell(f["keras_mAP_area"]),
+                                          cell(f["MB"]), cell(f["ms_per_image_1thr"]), f"{ratio:.2f}", *marks]) + " |")
+        out.append("")
+    if not out:
+        return f"_No bench-pretrained run with {TIER_BASE} yet: run `make bench-pretrained`, then `make docs`._"
+    return "\n".join(out).rstrip()
+
+
+SECTIONS: dict[str, Callable[[], str]] = {"study": study, "recipes": recipes, "pipeline": pipeline, "tiers": tiers}
 WHOLE: dict[str, Callable[[], str]] = {"bench_pipeline": pipeline}  # every run shown: a before and an after
 MARKED = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
