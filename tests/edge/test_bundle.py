@@ -94,6 +94,7 @@ BAD_FIELDS = [  # (where, value, the field the error must name)
     ("architecture", "resnet", "architecture"),
     ("quantization", "int4", "quantization"),
     ("output", None, "output"),
+    ("flip_average", "yes", "flip_average"),
     ("input.height", 0, "input.height"),
     ("input.width", -32, "input.width"),
     ("input.height", 32.0, "input.height"),
