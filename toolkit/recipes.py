@@ -54,8 +54,9 @@ _BEST_AUGMENT = ("--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2")
 _FINE_TUNE = ("--finetune-blocks", "2", "--head", "csra", "--lr", "3e-4", "--schedule", "cosine", "--epochs", "20")
 
 
-# edge-fast-taught's student: taught by the best bundle, Lite0 gains more than it loses at a lower
-# resolution (make bench-pretrained PRETRAINED_RUNS=lite0-256-ft2-csra-distilled,...; docs/pretrained.md).
+# edge-fast-taught's student works at edge-fast's size: the taught Lite0 at 288 and 256 px loses more
+# than the teacher gives (make bench-pretrained PRETRAINED_RUNS=lite0-256-ft2-csra-distilled,...;
+# the tiers table in docs/pretrained.md).
 FAST_TAUGHT_SIZE = 320
 
 
