@@ -56,14 +56,16 @@ def evaluate(run: str | Path, split: str = "val", data: str | Path | None = None
     return evaluate_run(str(run), str(data) if data else None, split)
 
 
-def export(run: str | Path, out: str | Path, quant: str | None = None, force: bool = False) -> dict:
+def export(run: str | Path, out: str | Path, quant: str | None = None, force: bool = False,
+           flip_average: bool = False) -> dict:
     """A bundle of RUN in ``quant`` (default: its recipe's, calibrated as the recipe says); the manifest,
-    with its check against Keras."""
+    with its check against Keras. ``flip_average``: the device averages each photo with its mirror."""
     from export.convert import ExportOptions, export_run
     from mledge.recipe_run import recipe_quant
 
     mode, calibration, _ = recipe_quant(run)
-    return export_run(run, out, ExportOptions(quant=quant or mode, calib_images=calibration, force=force))
+    return export_run(run, out, ExportOptions(quant=quant or mode, calib_images=calibration, force=force,
+                                              flip_average=flip_average))
 
 
 def load(bundle: str | Path, threads: int | None = None):
