@@ -207,14 +207,14 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
     if cfg.distill.unlabeled:
         extra = unlabeled_arrays(cfg, teacher.size)
         ids, photos = ids + extra.ids, np.concatenate([photos, extra.images])
-    if cfg.model.cached_trunk:
+    if cfg.model.cached_trunk:  # no pixel views: the cached maps stand for them (train/units.py)
         require_space(cache, len(ids) * 4 * len(cfg.classes))
-        views, passes = TeacherViews(np.empty((1, 0)), mirrored_logits(photos, teacher.predict)), 2
+        images, logits, passes = None, mirrored_logits(photos, teacher.predict), 2
     else:
         view_bytes = cfg.model.pixels ** 2 * 3 + 4 * len(cfg.classes)  # uint8 pixels, float32 logits
         require_space(cache, len(ids) * cfg.distill.views * view_bytes)  # before the views are rendered
         views = render_views(photos, teacher.predict, cfg.model.pixels, cfg.distill.views, cfg.augment, cfg.seed)
-        passes = cfg.distill.views
+        images, logits, passes = views.images, views.logits, cfg.distill.views
     seconds = time.time() - t0
     record = {**teacher.record, "views": teacher_views(cfg), "photos": len(ids),
               "seconds": round(seconds, 1), "images_per_second": round(len(ids) * passes / seconds, 1)}
@@ -223,9 +223,9 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
     with writing(cache, tmp):
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        if not cfg.model.cached_trunk:
-            np.save(tmp / "views.npy", views.images)
-        np.save(tmp / "logits.npy", views.logits)
+        if images is not None:
+            np.save(tmp / "views.npy", images)
+        np.save(tmp / "logits.npy", logits)
         for name, value in (("ids", ids), ("record", record), ("key", key)):
             (tmp / f"{name}.json").write_text(json.dumps(value, indent=1))
     try:
