@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import BundleError, read_manifest
-from edge.runtime import make_interpreter
+from edge.bundle import BundleError, load_interpreter, read_manifest
 from edge.schema import MAX_MODEL_BYTES
 from edge.tflite_metadata import (
     CALIBRATION_FILE,
@@ -60,8 +59,9 @@ def _normalization(path: Path, meta: ModelMetadata, dtype: str) -> dict | None:
     return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
 
 
-def open_bare(path: str | Path) -> tuple[dict, bytes, ScoreCalibration | None]:
-    """(manifest, the model's bytes, its score calibration) of a lone .tflite file."""
+def open_bare(path: str | Path, num_threads: int | None = None) -> tuple[dict, ScoreCalibration | None, tuple]:
+    """(manifest, its score calibration, what load_interpreter gave: the Predictor runs that very
+    interpreter) of a lone .tflite file."""
     path = Path(path)
     if path.stat().st_size > MAX_MODEL_BYTES:
         raise BundleError(f"{path}: {path.stat().st_size} bytes, more than a model may have ({MAX_MODEL_BYTES})")
@@ -70,11 +70,8 @@ def open_bare(path: str | Path) -> tuple[dict, bytes, ScoreCalibration | None]:
     if meta is None:
         raise MetadataError(f"{path}: no TFLite metadata, so no labels or normalization (a bundle folder has a "
                             "manifest for that)")
-    try:
-        details = make_interpreter(content)
-        inputs, outputs = details.get_input_details(), details.get_output_details()
-    except Exception as err:  # the interpreter's own error for a malformed model, whatever its type
-        raise BundleError(f"{path}: the interpreter cannot load this model ({str(err)[:160]})") from None
+    loaded = load_interpreter(path, content, num_threads)
+    _, inputs, outputs = loaded
     if len(inputs) != 1 or len(outputs) != 1:
         raise BundleError(f"{path}: {len(inputs)} inputs and {len(outputs)} outputs; an image classifier has one each")
     shape, dtype = [int(v) for v in inputs[0]["shape"]], np.dtype(inputs[0]["dtype"]).name
@@ -101,7 +98,7 @@ def open_bare(path: str | Path) -> tuple[dict, bytes, ScoreCalibration | None]:
         "metadata": {"name": meta.name, "description": meta.description, "version": meta.version,
                      "author": meta.author},
     }
-    return manifest, content, calibration
+    return manifest, calibration, loaded
 
 
 def read_any(path: str | Path) -> dict:

@@ -21,6 +21,18 @@ class BundleError(Exception):
     """A bundle that cannot be used: missing or changed file, bad manifest. One line, names the file."""
 
 
+def load_interpreter(path: Path, content: bytes, num_threads: int | None = None):
+    """(interpreter, input details, output details) of an untrusted model's checked bytes; a model the
+    interpreter cannot load is a BundleError naming ``path``."""
+    from edge.runtime import make_interpreter
+
+    try:
+        interpreter = make_interpreter(content, num_threads)
+        return interpreter, interpreter.get_input_details(), interpreter.get_output_details()
+    except Exception as err:  # the interpreter's own error for a malformed model, whatever its type
+        raise BundleError(f"{path}: the interpreter cannot load this model ({str(err)[:160]})") from None
+
+
 def file_hash(path: Path, algorithm: str = "sha256") -> str:
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.bare import open_bare
-from edge.bundle import BundleError, read_manifest, read_model
+from edge.bundle import BundleError, load_interpreter, read_manifest, read_model
 from edge.preprocess import load_image
-from edge.runtime import make_interpreter
 from edge.tflite_metadata import ScoreCalibration
 
 
@@ -33,14 +32,11 @@ class ModelFile:
     The model is untrusted: it loads from the bytes the bundle reader checked, and its input and
     output must be what the manifest says (shape, dtype, one column per class it claims)."""
 
-    def __init__(self, path: Path, content: bytes, spec: dict, outputs: int, num_threads: int | None,
-                 output_kind: str, calibration: ScoreCalibration | None = None):
+    def __init__(self, path: Path, loaded: tuple, spec: dict, outputs: int, output_kind: str,
+                 calibration: ScoreCalibration | None = None):
+        """``loaded``: what load_interpreter gave for the file's checked bytes."""
         self.path = path
-        try:
-            self.interpreter = make_interpreter(content, num_threads)
-            inputs, results = self.interpreter.get_input_details(), self.interpreter.get_output_details()
-        except Exception as err:  # the interpreter's own error for a malformed model, whatever its type
-            raise BundleError(f"{path}: the interpreter cannot load this model ({str(err)[:160]})") from None
+        self.interpreter, inputs, results = loaded
         if len(inputs) != 1 or len(results) != 1:
             raise BundleError(f"{path}: {len(inputs)} inputs and {len(results)} outputs; a bundle model has one each")
         self.input, self.output = inputs[0], results[0]
@@ -115,21 +111,22 @@ class Predictor:
         self.path = Path(bundle)
         self.bare = self.path.is_file()
         if self.bare:
-            self.manifest, content, calibration = open_bare(self.path)
-            contents, calibrations = [content], [calibration]
+            self.manifest, calibration, loaded = open_bare(self.path, num_threads)
+            interpreters, calibrations = [loaded], [calibration]
         else:
             self.manifest = read_manifest(self.path, verify=False)  # each file is verified as it is read
-            contents = [read_model(self.path, entry, verify) for entry in self.manifest["files"]]
-            calibrations = [None] * len(contents)
+            interpreters = [load_interpreter(self.path / entry["name"], read_model(self.path, entry, verify),
+                                             num_threads) for entry in self.manifest["files"]]
+            calibrations = [None] * len(interpreters)
         self.classes: list[str] = list(self.manifest["classes"])
         self.thresholds = np.asarray(self.manifest["thresholds"], dtype=np.float64)
         spec = self.manifest["input"]
         self.size = (int(spec["height"]), int(spec["width"]))
         self.resize = spec.get("resize", "bilinear")
         self.num_threads = num_threads
-        self.files = [ModelFile(self.path if self.bare else self.path / entry["name"], content, spec,
-                                len(entry["outputs"]), num_threads, self.manifest["output"], calibration)
-                      for entry, content, calibration in zip(self.manifest["files"], contents, calibrations)]
+        self.files = [ModelFile(self.path if self.bare else self.path / entry["name"], loaded, spec,
+                                len(entry["outputs"]), self.manifest["output"], calibration)
+                      for entry, loaded, calibration in zip(self.manifest["files"], interpreters, calibrations)]
         order = {c: k for k, c in enumerate(self.classes)}
         self.columns = [[order[c] for c in entry["outputs"]] for entry in self.manifest["files"]]
         self.flip_average = bool(self.manifest.get("flip_average"))  # mledge export --flip-average
