@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.preprocess import ImageError, list_images, load_image
-from toolkit.atomic import require_space, write_json, writing
+from toolkit.atomic import require_space, staging, write_json
 from toolkit.config import TrainConfig
 from toolkit.data.arrays import SplitArrays, TeacherViews, load_arrays
 from toolkit.data.views import mirrored_logits, render_views
@@ -218,11 +218,7 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
     seconds = time.time() - t0
     record = {**teacher.record, "views": teacher_views(cfg), "photos": len(ids),
               "seconds": round(seconds, 1), "images_per_second": round(len(ids) * passes / seconds, 1)}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.parent / f".{cache.name}.{os.getpid()}.tmp"
-    with writing(cache, tmp):
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+    with staging(cache) as tmp:
         if images is not None:
             np.save(tmp / "views.npy", images)
         np.save(tmp / "logits.npy", logits)
