@@ -90,6 +90,12 @@ ARCH_CHOICES = ("independent", "shared", "multioutput")
               help="Learning-rate schedule: constant (the study's) or cosine decay to 0 over --epochs.")
 @click.option("--loss", type=click.Choice(LOSS_CHOICES), default="bce", show_default=True,
               help="bce (the study's), weighted (per-class positive weights), focal, asl (asymmetric).")
+@click.option("--label-smoothing", default=0.0, show_default=True, type=click.FloatRange(0, 0.5),
+              help="S in [0, 0.5]: the loss aims at 1 - S/2 and S/2 instead of 1 and 0 (0: off; 0.1 is usual).")
+@click.option("--mixup", default=0.0, show_default=True, type=click.FloatRange(0, 10),
+              help="ALPHA in [0, 10]: mixup, each training photo (or cached map of a pretrained start) blended with "
+              "another by a Beta(ALPHA, ALPHA) weight, labels likewise (0: off; 0.2 to 0.4 is usual). Not with "
+              "--teacher.")
 @click.option("--no-augment", is_flag=True, help="Turn off flip/zoom/shear augmentation.")
 @click.option("--zoom", default=0.2, show_default=True, type=click.FloatRange(0, 0.9),
               help="Random zoom range (the study's 0.2).")
@@ -153,9 +159,9 @@ ARCH_CHOICES = ("independent", "shared", "multioutput")
 def train(root, arch, out, resume_run, recipe, force, final_from, split, val_split, data_format, classes_file, labels,
           difficult, on_bad_image, epochs, patience,
           img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, ema, schedule,
-          loss, no_augment, zoom, shear, rotate, translate, jitter, trunk, init_run, seed, precision, mixed_precision,
-          strategy, teacher, distill_weight, temperature, teacher_views, unlabeled, teacher_cache, only, stage, jobs,
-          stack):
+          loss, label_smoothing, mixup, no_augment, zoom, shear, rotate, translate, jitter, trunk, init_run, seed,
+          precision, mixed_precision, strategy, teacher, distill_weight, temperature, teacher_views, unlabeled,
+          teacher_cache, only, stage, jobs, stack):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
     from edge.datasets import detect_format
     from toolkit import train as training
@@ -198,6 +204,8 @@ def train(root, arch, out, resume_run, recipe, force, final_from, split, val_spl
         if img_size < MIN_INPUT_SIZE[backbone]:
             raise click.BadParameter(f"{img_size} is below the {backbone} network's minimum of "
                                      f"{MIN_INPUT_SIZE[backbone]} pixels", param_hint="--img-size")
+        if mixup and teacher:
+            raise click.BadParameter("not with --teacher: its targets are of the unmixed views", param_hint="--mixup")
         for value, name in ((unlabeled, "--unlabeled"), (teacher_cache, "--teacher-cache")):
             if value and not teacher:
                 raise click.BadParameter("needs a --teacher", param_hint=name)
@@ -217,6 +225,7 @@ def train(root, arch, out, resume_run, recipe, force, final_from, split, val_spl
             model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
                             freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks, head=head),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, ema=ema, schedule=schedule, loss=loss,
+            label_smoothing=label_smoothing, mixup=mixup,
             seed=seed, patience=patience, trunk=trunk, init=str(Path(init_run).resolve()) if init_run else None,
             strategy=strategy, distill=distill, stack=stack,
             precision=resolve_precision("float16" if mixed_precision else precision),

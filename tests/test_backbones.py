@@ -169,6 +169,20 @@ def test_finetune_last_blocks_on_cached_activations(cache_env, synth_root, tmp_p
     assert Run(tmp_path / "final").record("model")["epochs"] == record["best_epoch"]
 
 
+def test_mixup_and_label_smoothing_train_a_tail_on_cached_activations(cache_env, synth_root, tmp_path):
+    from toolkit.run import Run
+
+    run = Run(_train(synth_root, tmp_path / "mix", "multioutput", "--finetune-blocks", "1", "--head", "csra",
+                     "--epochs", "2", "--mixup", "0.4", "--label-smoothing", "0.1"))
+    cfg = run.config()
+    assert cfg.mixup == 0.4 and cfg.label_smoothing == 0.1
+    assert np.isfinite(json.loads((run.path / "metrics.json").read_text())["mAP_area"])
+    result = CliRunner().invoke(main, ["train", str(synth_root), "--out", str(tmp_path / "t"), "--mixup", "0.4",
+                                       "--teacher", str(run.path)])
+    assert result.exit_code == 2 and "--mixup" in result.output and "not with --teacher" in result.output
+    assert not (tmp_path / "t").exists()
+
+
 def test_a_tail_on_cached_activations_learns_from_a_teacher(cache_env, synth_root, tmp_path, trained):
     """--teacher with a cached pretrained start: the teacher scores each photo and its mirror once."""
     teacher = trained("multioutput")

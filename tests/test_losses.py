@@ -46,7 +46,31 @@ def test_positive_weights_from_frequencies():
 
 def test_serialises_for_resume(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
-    model.compile("adam", MaskedLoss("weighted", pos_weight=[2.0]))
+    model.compile("adam", MaskedLoss("weighted", pos_weight=[2.0], smoothing=0.1))
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
-    assert loaded.loss.kind == "weighted" and loaded.loss.pos_weight == [2.0]
+    assert loaded.loss.kind == "weighted" and loaded.loss.pos_weight == [2.0] and loaded.loss.smoothing == 0.1
+
+
+@pytest.mark.parametrize("smoothing", [0.1, 0.3])
+def test_label_smoothing_aims_at_s_over_2_from_the_labels(smoothing):
+    smoothed = Y * (1 - smoothing) + smoothing / 2
+    assert float(MaskedLoss("bce", smoothing=smoothing)(Y, P)) == pytest.approx(float(MaskedLoss("bce")(smoothed, P)),
+                                                                                rel=1e-6)
+    # its minimum over p is at the smoothed target, not at the label
+    grid = np.linspace(0.01, 0.99, 99, dtype=np.float32)
+    losses = [float(MaskedLoss("bce", smoothing=smoothing)(np.ones((1, 1), np.float32), np.full((1, 1), p)))
+              for p in grid]
+    assert grid[int(np.argmin(losses))] == pytest.approx(1 - smoothing / 2, abs=0.011)
+
+
+def test_distillation_smooths_only_the_labels():
+    from toolkit.losses import DistillLoss
+
+    teacher = np.full_like(Y, 0.7)
+    y_true = np.concatenate([Y, teacher], axis=1)
+    plain, smoothed = DistillLoss(weight=0.5), DistillLoss(weight=0.5, smoothing=0.2)
+    soft = (float(plain(y_true, P)) - 0.5 * float(MaskedLoss("bce")(Y, P))) / 0.5
+    expected = 0.5 * float(MaskedLoss("bce", smoothing=0.2)(Y, P)) + 0.5 * soft
+    assert float(smoothed(y_true, P)) == pytest.approx(expected, rel=1e-5)
+    assert smoothed.get_config()["smoothing"] == 0.2

@@ -51,6 +51,39 @@ def test_deterministic_for_a_seed_and_augments(arrays):
     assert not np.array_equal(first(3), first(4))
 
 
+def test_mixup_blends_pairs_of_photos_and_their_labels(arrays):
+    from toolkit.data.pipeline import mixup_batch
+
+    x, y, m = arrays.images[:6].astype(np.float32), arrays.labels[:6], arrays.mask[:6].copy()
+    m[0, 3] = 0  # a difficult label: its pair (the last photo) does not count there either
+    mx, my, mm = (t.numpy() for t in mixup_batch(x, y, m, np.array([5, 6], np.int64), 0.4))
+    # each example is lam x itself + (1 - lam) x its partner in the reversed batch, one lam for pixels and labels
+    checked = 0
+    for i in range(6):
+        j = 5 - i
+        if np.array_equal(y[i], y[j]):
+            continue
+        checked += 1
+        k = int(np.argmax(y[i] != y[j]))
+        lam = (my[i, k] - y[j, k]) / (y[i, k] - y[j, k])
+        assert 0 <= lam <= 1
+        np.testing.assert_allclose(mx[i], lam * x[i] + (1 - lam) * x[j], atol=1e-3)
+        np.testing.assert_allclose(my[i], lam * y[i] + (1 - lam) * y[j], atol=1e-5)
+    assert checked >= 4 and mm[0, 3] == 0 and mm[5, 3] == 0
+    np.testing.assert_array_equal(mm, m * m[::-1])
+
+
+def test_mixup_changes_each_epoch_and_only_when_training(arrays):
+    def first(seed, mixup, training=True):
+        return next(iter(make_dataset(arrays, 8, training=training, seed=seed, mixup=mixup)))[1].numpy()
+
+    mixed = first(3, 0.4)
+    assert ((mixed > 0) & (mixed < 1)).any()  # blended labels
+    np.testing.assert_array_equal(mixed, first(3, 0.4))
+    assert set(np.unique(first(3, 0.0))) <= {0.0, 1.0}
+    assert set(np.unique(first(3, 0.4, training=False))) <= {0.0, 1.0}
+
+
 def test_columns_pick_classes(arrays):
     _, y, m = next(iter(make_dataset(arrays, 60, training=False, columns=[14])))
     assert y.shape == (60, 1)

@@ -61,6 +61,8 @@ class TrainConfig:
     schedule: str = "constant"  # constant | cosine (decays to 0 over the epochs)
     ema: float = 0.0  # > 0: val scores, and the run keeps, this moving average of the weights (train/ema.py)
     loss: str = "bce"
+    label_smoothing: float = 0.0  # > 0: each label s/2 away from 0 or 1 in the loss
+    mixup: float = 0.0  # > 0: mixup's Beta(alpha, alpha) over pairs of training photos (or cached maps)
     seed: int = 0
     patience: int = 5  # epochs without a better val mAP before stopping; 0 = never stop early
     trunk: str = "first-class"  # shared only: first-class (the study) | multitask | a finished multioutput RUN

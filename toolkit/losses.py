@@ -18,15 +18,18 @@ class MaskedLoss(keras.losses.Loss):
     """Per-element loss averaged over the entries the mask keeps."""
 
     def __init__(self, kind: str = "bce", pos_weight: list[float] | None = None, gamma: float = 2.0,
-                 gamma_neg: float = 4.0, clip: float = 0.05, name: str | None = None, **kwargs):
+                 gamma_neg: float = 4.0, clip: float = 0.05, smoothing: float = 0.0, name: str | None = None,
+                 **kwargs):
         super().__init__(name=name or kind, **kwargs)
         if kind not in LOSSES:
             raise ValueError(f"unknown loss {kind!r}; choose from {', '.join(LOSSES)}")
         self.kind, self.pos_weight, self.gamma = kind, pos_weight, gamma
-        self.gamma_neg, self.clip = gamma_neg, clip
+        self.gamma_neg, self.clip, self.smoothing = gamma_neg, clip, smoothing
 
     def call(self, y_true, y_pred):
         y = ops.cast(y_true, "float32")
+        if self.smoothing:  # label smoothing: 1 - s/2 and s/2 instead of 1 and 0
+            y = y * (1 - self.smoothing) + self.smoothing / 2
         p = ops.clip(ops.cast(y_pred, "float32"), EPS, 1 - EPS)
         if self.kind == "bce":
             return -(y * ops.log(p) + (1 - y) * ops.log(1 - p))
@@ -47,7 +50,7 @@ class MaskedLoss(keras.losses.Loss):
 
     def get_config(self) -> dict:
         return {"kind": self.kind, "pos_weight": self.pos_weight, "gamma": self.gamma,
-                "gamma_neg": self.gamma_neg, "clip": self.clip, "name": self.name}
+                "gamma_neg": self.gamma_neg, "clip": self.clip, "smoothing": self.smoothing, "name": self.name}
 
 
 LOSSES = ("bce", "weighted", "focal", "asl")
@@ -62,9 +65,9 @@ class DistillLoss(keras.losses.Loss):
     alone). The student's logits are recovered from its (float32) probabilities."""
 
     def __init__(self, kind: str = "bce", pos_weight: list[float] | None = None, weight: float = 0.5,
-                 temperature: float = 1.0, name: str | None = None, **kwargs):
+                 temperature: float = 1.0, smoothing: float = 0.0, name: str | None = None, **kwargs):
         super().__init__(name=name or f"distill_{kind}", **kwargs)
-        self.label_loss = MaskedLoss(kind, pos_weight=pos_weight)
+        self.label_loss = MaskedLoss(kind, pos_weight=pos_weight, smoothing=smoothing)
         self.weight, self.temperature = weight, temperature
 
     def __call__(self, y_true, y_pred, sample_weight=None):
@@ -81,7 +84,7 @@ class DistillLoss(keras.losses.Loss):
 
     def get_config(self) -> dict:
         return {"kind": self.label_loss.kind, "pos_weight": self.label_loss.pos_weight, "weight": self.weight,
-                "temperature": self.temperature, "name": self.name}
+                "temperature": self.temperature, "smoothing": self.label_loss.smoothing, "name": self.name}
 
 
 def positive_weights(labels: np.ndarray, mask: np.ndarray, cap: float = 30.0) -> list[float]:
@@ -91,12 +94,15 @@ def positive_weights(labels: np.ndarray, mask: np.ndarray, cap: float = 30.0) ->
     return [float(v) for v in np.clip(neg / np.maximum(pos, 1.0), 1.0, cap)]
 
 
-def make_loss(kind: str, labels: np.ndarray, mask: np.ndarray, distill=None) -> keras.losses.Loss:
-    """The label loss; with ``distill`` (a config.Distill) wrapped in the teacher's term."""
+def make_loss(kind: str, labels: np.ndarray, mask: np.ndarray, distill=None,
+              smoothing: float = 0.0) -> keras.losses.Loss:
+    """The label loss (labels smoothed by ``smoothing``); with ``distill`` (a config.Distill) wrapped in
+    the teacher's term."""
     pos_weight = positive_weights(labels, mask) if kind == "weighted" else None
     if distill is None:
-        return MaskedLoss(kind, pos_weight=pos_weight)
-    return DistillLoss(kind, pos_weight, weight=distill.weight, temperature=distill.temperature)
+        return MaskedLoss(kind, pos_weight=pos_weight, smoothing=smoothing)
+    return DistillLoss(kind, pos_weight, weight=distill.weight, temperature=distill.temperature,
+                       smoothing=smoothing)
 
 
 def label_loss(loss: keras.losses.Loss) -> keras.losses.Loss:

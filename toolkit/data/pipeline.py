@@ -71,10 +71,30 @@ def affine_batch(images, seed, augment: Augment):
     return out
 
 
+def mixup_batch(images, labels, mask, seed, alpha: float):
+    """Mixup (Zhang et al. 2018): each example blended with the batch's reversed order, by a weight
+    drawn from Beta(alpha, alpha) per example; labels blend the same way, and a label counts only
+    where both photos have one (the product of the masks). Pixels or cached maps alike."""
+    import tensorflow as tf
+
+    n = tf.shape(images)[0]
+    a = tf.random.stateless_gamma([n], seed, alpha)
+    b = tf.random.stateless_gamma([n], seed + 1, alpha)
+    lam = a / tf.maximum(a + b, 1e-12)
+
+    def blend(t):
+        w = tf.reshape(lam, [-1] + [1] * (len(t.shape) - 1))
+        return w * t + (1 - w) * tf.reverse(t, [0])
+
+    mask = tf.cast(mask, tf.float32)
+    return blend(images), blend(tf.cast(labels, tf.float32)), mask * tf.reverse(mask, [0])
+
+
 def make_dataset(arrays: SplitArrays, batch: int, *, training: bool, seed: int = 0,
-                 augment: Augment | None = None, columns: list[int] | None = None):
+                 augment: Augment | None = None, columns: list[int] | None = None, mixup: float = 0.0):
     """(images float32 [0,255], labels, mask) batches; ``columns`` picks classes (one per model for
-    independent/shared). Deterministic for a seed; shuffling and augmentation change every epoch."""
+    independent/shared). Deterministic for a seed; shuffling, augmentation and mixup (``mixup`` > 0:
+    its Beta's alpha) change every epoch."""
     import tensorflow as tf
 
     labels, mask = arrays.labels, arrays.mask
@@ -89,5 +109,10 @@ def make_dataset(arrays: SplitArrays, batch: int, *, training: bool, seed: int =
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(
             lambda b, s: (affine_batch(b[0], s, augment), b[1], b[2]), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    if training and mixup > 0:
+        seeds = tf.data.Dataset.random(seed=seed + 7_919, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda b, s: mixup_batch(*b, s, mixup), num_parallel_calls=tf.data.AUTOTUNE
         )
     return ds.prefetch(tf.data.AUTOTUNE)

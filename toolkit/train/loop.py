@@ -86,7 +86,8 @@ def batches(cfg: TrainConfig, train: SplitArrays, seed: int, columns: list[int] 
     if train.views is not None:
         return view_dataset(train, cfg.batch, seed=seed, columns=columns, temperature=cfg.distill.temperature)
     augment = None if cfg.model.cached_trunk else cfg.augment
-    return make_dataset(train, cfg.batch, training=True, seed=seed, augment=augment, columns=columns)
+    return make_dataset(train, cfg.batch, training=True, seed=seed, augment=augment, columns=columns,
+                        mixup=cfg.mixup)
 
 
 def training_batches(unit: Unit, train: SplitArrays, epoch: int):
@@ -124,7 +125,8 @@ def open_unit(unit: Unit, models: ModelFactory, ckpt: Checkpoint, train: SplitAr
 def unit_loss(unit: Unit, train: SplitArrays):
     from toolkit.losses import make_loss
 
-    return make_loss(unit.cfg.loss, *unit.targets(train), distill=unit.cfg.distill)
+    return make_loss(unit.cfg.loss, *unit.targets(train), distill=unit.cfg.distill,
+                     smoothing=unit.cfg.label_smoothing)
 
 
 class EpochEnd(keras.callbacks.Callback):
