@@ -61,6 +61,10 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
     "lite2-448-ft2-csra-ema": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--ema", "0.998"),
     "lite2-448-ft2-csra-ls": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing", "0.1"),
     "lite2-448-ft2-csra-mixup": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--mixup", "0.2"),
+    # Label smoothing stacked with the other levers that helped (one more change each from -ls).
+    "lite2-448-ft2-csra-ls2": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing", "0.2"),
+    "lite2-448-ft2-csra-ls-asl": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing", "0.1",
+                                      "--loss", "asl"),
     # The fast tier: Lite0 with csra at 320, 288 and 256 px, alone and taught by the best tier's bundle.
     "lite0-320-ft2-csra-distilled": lite(0, 320, 2, "--head", "csra", *DISTILL),
     "lite0-288-ft2-csra": lite(0, 288, 2, "--head", "csra"),
@@ -68,7 +72,7 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
     "lite0-256-ft2-csra-distilled": lite(0, 256, 2, "--head", "csra", *DISTILL),
 }
 LEVERS = {"lite2-448-ft2-csra", "lite2-448-ft3-csra", "lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ema",
-          "lite2-448-ft2-csra-ls", "lite2-448-ft2-csra-mixup",
+          "lite2-448-ft2-csra-ls", "lite2-448-ft2-csra-mixup", "lite2-448-ft2-csra-ls2", "lite2-448-ft2-csra-ls-asl",
           "lite0-320-ft2-csra", "lite0-288-ft2-csra", *(name for name in RUNS if name.endswith("-distilled"))}
 # Runs also exported with --flip-average (the device averages each photo with its mirror): a row of
 # its own, "int8-float-last+flip", whose latency counts both invocations.
