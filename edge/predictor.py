@@ -11,7 +11,7 @@ import numpy as np
 
 from edge.bare import open_bare
 from edge.bundle import BundleError, load_interpreter, read_manifest, read_model
-from edge.preprocess import load_image
+from edge.preprocess import load_image, mirror
 from edge.tflite_metadata import ScoreCalibration
 
 
@@ -143,7 +143,7 @@ class Predictor:
             pixels = pixels[None]
         out = self._scores(pixels)
         if self.flip_average:
-            out = (out + self._scores(np.ascontiguousarray(pixels[:, :, ::-1]))) / 2
+            out = (out + self._scores(mirror(pixels))) / 2
         return out
 
     def _scores(self, pixels: np.ndarray) -> np.ndarray:

@@ -41,6 +41,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def mirror(pixels: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) photos flipped left to right: the second view of a test-time flip. Contiguous,
+    because an interpreter's input copy wants a plain buffer."""
+    return np.ascontiguousarray(pixels[:, :, ::-1])
+
+
 def load_image(source: str | Path | BinaryIO, size: tuple[int, int], resize: str = "bilinear") -> np.ndarray:
     """Decode, apply EXIF orientation, convert to RGB and resize to ``size`` = (height, width).
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from edge.bundle import bundle_bytes
 from edge.predictor import Predictor
+from edge.preprocess import mirror
 from export.bundle_writer import file_entry, write_manifest
 from export.metadata import describe, write_metadata, writer_python
 from export.quantize import QUANT_MODES, representative_dataset
@@ -145,7 +146,7 @@ def _evaluate(bundle: Path, run: Run, cfg, models: list, opts: ExportOptions) ->
     if keras_probs is None:
         keras_probs = predict_run(run, arrays.images, models)
     if opts.flip_average:  # the float model scored as the bundle is: with each photo's mirror
-        keras_probs = (keras_probs + predict_run(run, np.ascontiguousarray(arrays.images[:, :, ::-1]), models)) / 2
+        keras_probs = (keras_probs + predict_run(run, mirror(arrays.images), models)) / 2
     predictor = Predictor(bundle, verify=False, num_threads=len(os.sched_getaffinity(0)))  # every core
     bundle_probs = np.concatenate([predictor.predict_pixels(arrays.images[i : i + 32])
                                    for i in range(0, len(arrays.images), 32)])

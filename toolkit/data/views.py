@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from edge.preprocess import mirror
 from toolkit.data.arrays import SplitArrays, TeacherViews
 from toolkit.data.pipeline import Augment, affine_batch
 
@@ -55,7 +56,7 @@ def mirrored_logits(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarr
     out = []
     for start in range(0, len(photos), batch):
         pixels = photos[start : start + batch]
-        out.append(to_logits((np.asarray(predict(pixels)) + np.asarray(predict(pixels[:, :, ::-1]))) / 2))
+        out.append(to_logits((np.asarray(predict(pixels)) + np.asarray(predict(mirror(pixels)))) / 2))
     return np.concatenate(out)[None]
 
 
