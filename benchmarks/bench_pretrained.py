@@ -76,7 +76,7 @@ LEVERS = {"lite2-448-ft2-csra", "lite2-448-ft3-csra", "lite2-448-ft2-csra-asl", 
           "lite0-320-ft2-csra", "lite0-288-ft2-csra", *(name for name in RUNS if name.endswith("-distilled"))}
 # Runs also exported with --flip-average (the device averages each photo with its mirror): a row of
 # its own, "int8-float-last+flip", whose latency counts both invocations.
-FLIP = {"lite2-448-ft2-csra-asl"}
+FLIP = {"lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ls"}
 DEFAULT = ["lite0-320-multioutput-ft2", "lite0-320-shared"]
 
 
