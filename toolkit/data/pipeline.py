@@ -106,13 +106,15 @@ def make_dataset(arrays: SplitArrays, batch: int, *, training: bool, seed: int =
     ds = ds.batch(batch)
     ds = ds.map(lambda x, y, m: (tf.cast(x, tf.float32), y, m), num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment is not None:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda b, s: (affine_batch(b[0], s, augment), b[1], b[2]), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        ds = _map_seeded(ds, seed, lambda b, s: (affine_batch(b[0], s, augment), b[1], b[2]))
     if training and mixup > 0:
-        seeds = tf.data.Dataset.random(seed=seed + 7_919, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda b, s: mixup_batch(*b, s, mixup), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        ds = _map_seeded(ds, seed + 7_919, lambda b, s: mixup_batch(*b, s, mixup))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _map_seeded(ds, seed: int, fn):
+    """``fn(batch, stateless seed)`` over the batches, a new seed each batch and each epoch."""
+    import tensorflow as tf
+
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip(ds, seeds).map(fn, num_parallel_calls=tf.data.AUTOTUNE)
