@@ -29,9 +29,12 @@ BACKBONE = ["--backbone", "efficientnet-lite0", "--img-size", "320"]
 FINE_TUNE = ["--epochs", "20", "--patience", "8", "--lr", "3e-4", "--schedule", "cosine"]
 
 
-# A student's teacher: the best measured run's int8-float-last bundle, made first when a row names it.
-TEACHER = "lite2-448-ft2-csra-asl"
-DISTILL = ["--teacher", "{teacher}", "--distill-weight", "0.7", "--temperature", "2"]
+def taught_by(run: str) -> list[str]:
+    """A student's options: taught by RUN's int8-float-last bundle, which is made first when missing."""
+    return ["--teacher", f"{{bundle:{run}}}", "--distill-weight", "0.7", "--temperature", "2"]
+
+
+DISTILL = taught_by("lite2-448-ft2-csra-asl")  # the best measured run when the fast tier's students ran
 
 
 def lite(k: int, size: int, blocks: int = 2, *extra: str) -> tuple[str, list[str]]:
@@ -54,8 +57,7 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
     "lite2-384-ft2-csra": lite(2, 384, 2, "--head", "csra", "--patience", "4"),
     "lite1-448-ft2-csra": lite(1, 448, 2, "--head", "csra", "--patience", "4"),
     "lite2-448-ft2-csra": lite(2, 448, 2, "--head", "csra", "--patience", "4"),
-    # Levers of the two edge tiers (#35), one change each from lite2-448-ft2-csra; these and it are
-    # exported as int8-float-last only (its manifest also holds the float model's val mAP).
+    # Levers of the two edge tiers (#35), one change each from lite2-448-ft2-csra.
     "lite2-448-ft3-csra": lite(2, 448, 3, "--head", "csra", "--patience", "4"),
     "lite2-448-ft2-csra-asl": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--loss", "asl"),
     "lite2-448-ft2-csra-ema": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--ema", "0.998"),
@@ -65,33 +67,45 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
     "lite2-448-ft2-csra-ls2": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing", "0.2"),
     "lite2-448-ft2-csra-ls-asl": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing", "0.1",
                                       "--loss", "asl"),
+    "lite2-448-ft2-csra-ls-lambda0.3": lite(2, 448, 2, "--head", "csra", "--csra-lambda", "0.3", "--patience", "4",
+                                            "--label-smoothing", "0.1"),
+    "lite2-448-ft2-csra-ls-ema": lite(2, 448, 2, "--head", "csra", "--label-smoothing", "0.1", "--ema", "0.998",
+                                      "--epochs", "30"),  # a longer schedule, patience 8
+    # Self-distillation: -ls again, taught by its own bundle's mean on each photo and its mirror.
+    "lite2-448-ft2-csra-ls-taught": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing", "0.1",
+                                         *taught_by("lite2-448-ft2-csra-ls")),
     # The fast tier: Lite0 with csra at 320, 288 and 256 px, alone and taught by the best tier's bundle.
     "lite0-320-ft2-csra-distilled": lite(0, 320, 2, "--head", "csra", *DISTILL),
     "lite0-288-ft2-csra": lite(0, 288, 2, "--head", "csra"),
     "lite0-288-ft2-csra-distilled": lite(0, 288, 2, "--head", "csra", *DISTILL),
     "lite0-256-ft2-csra-distilled": lite(0, 256, 2, "--head", "csra", *DISTILL),
 }
-LEVERS = {"lite2-448-ft2-csra", "lite2-448-ft3-csra", "lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ema",
-          "lite2-448-ft2-csra-ls", "lite2-448-ft2-csra-mixup", "lite2-448-ft2-csra-ls2", "lite2-448-ft2-csra-ls-asl",
-          "lite0-320-ft2-csra", "lite0-288-ft2-csra", *(name for name in RUNS if name.endswith("-distilled"))}
+# The edge tiers' rows export int8-float-last only (its manifest also holds the float model's val mAP).
+LEVERS = {name for name in RUNS if name.startswith("lite2-448-") or name.startswith("lite0-") and "-csra" in name}
 # Runs also exported with --flip-average (the device averages each photo with its mirror): a row of
 # its own, "int8-float-last+flip", whose latency counts both invocations.
-FLIP = {"lite2-448-ft2-csra-asl", "lite2-448-ft2-csra-ls"}
+FLIP = {"lite2-448-ft2-csra-asl", *(name for name in RUNS if name.startswith("lite2-448-ft2-csra-ls"))} - {
+    "lite2-448-ft2-csra-ls-asl"}
 DEFAULT = ["lite0-320-multioutput-ft2", "lite0-320-shared"]
+
+
+def teacher_of(name: str) -> str | None:
+    return next((a[len("{bundle:"):-1] for a in RUNS[name][1] if a.startswith("{bundle:")), None)
 
 
 def main(root: str, work: str, names: list[str]) -> None:
     work_dir = Path(work)
-    teacher = work_dir / "bundles" / f"{TEACHER}-int8-float-last"
-    if TEACHER not in names and any("{teacher}" in RUNS[n][1] for n in names):
-        names = [TEACHER, *names]
+    teachers = [t for t in dict.fromkeys(map(teacher_of, names)) if t]
+    names = [*teachers, *(n for n in names if n not in teachers)]  # a teacher trains before its students
     for backbone in sorted({RUNS[n][1][RUNS[n][1].index("--backbone") + 1] for n in names}):
         if not weights_path(backbone).is_file():
             mledge("weights", "import", backbone)
     rows, edge_rows = [], []
     for name in names:
         arch, train = RUNS[name]
-        train = [str(teacher) if a == "{teacher}" else a for a in train]
+        if teacher := teacher_of(name):
+            train = [str(work_dir / "bundles" / f"{teacher}-int8-float-last") if a.startswith("{bundle:") else a
+                     for a in train]
         run = work_dir / name
         ensure_run(run, root, ["--arch", arch, *train])
         metrics = json.loads((run / "metrics.json").read_text())

@@ -74,8 +74,11 @@ ARCH_CHOICES = ("independent", "shared", "multioutput")
               "the maps).")
 @click.option("--head", type=click.Choice(["avg", "csra"]), default="avg", show_default=True,
               help="Pretrained backbone: avg (average pooling, Dropout, Dense) or csra (class-specific residual "
-              "attention: a score map per class, its average + 0.1 x its softmax-attention average; multioutput "
-              "and independent).")
+              "attention: a score map per class, its average + --csra-lambda x its softmax-attention average; "
+              "multioutput and independent).")
+@click.option("--csra-lambda", default=0.1, show_default=True, type=click.FloatRange(0, 10),
+              help="csra head: the weight of the attention average in [0, 10] (0: a plain average of the class's "
+              "score map; larger: nearer its maximum, for small objects; 0.1 is the paper's for VOC).")
 @click.option("--widths", default="32,64,512", show_default=True,
               help="Conv block 1, conv block 2 and dense widths (small ones for tests).")
 @click.option("--batch", default=32, show_default=True, type=BATCH, help="Batch size.")
@@ -157,8 +160,8 @@ ARCH_CHOICES = ("independent", "shared", "multioutput")
               "loss, best epoch and early stopping; 1 trains them one after another. Costs N models' weights and "
               "optimizer state in memory, and as checkpoint on disk (the study's CNN: about 0.7 GB each at the peak).")
 def train(root, arch, out, resume_run, recipe, force, final_from, split, val_split, data_format, classes_file, labels,
-          difficult, on_bad_image, epochs, patience,
-          img_size, backbone, freeze_backbone, finetune_blocks, head, widths, batch, lr, weight_decay, ema, schedule,
+          difficult, on_bad_image, epochs, patience, img_size, backbone, freeze_backbone, finetune_blocks, head,
+          csra_lambda, widths, batch, lr, weight_decay, ema, schedule,
           loss, label_smoothing, mixup, no_augment, zoom, shear, rotate, translate, jitter, trunk, init_run, seed,
           precision, mixed_precision, strategy, teacher, distill_weight, temperature, teacher_views, unlabeled,
           teacher_cache, only, stage, jobs, stack):
@@ -223,7 +226,8 @@ def train(root, arch, out, resume_run, recipe, force, final_from, split, val_spl
             classes_file=str(Path(classes_file).resolve()) if classes_file else None,
             difficult=difficult, on_bad_image=on_bad_image, augment=augment,
             model=CNNConfig(img_size, c1, c2, d, backbone=backbone,
-                            freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks, head=head),
+                            freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks, head=head,
+                            csra_lambda=csra_lambda),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, ema=ema, schedule=schedule, loss=loss,
             label_smoothing=label_smoothing, mixup=mixup,
             seed=seed, patience=patience, trunk=trunk, init=str(Path(init_run).resolve()) if init_run else None,

@@ -169,13 +169,23 @@ def test_finetune_last_blocks_on_cached_activations(cache_env, synth_root, tmp_p
     assert Run(tmp_path / "final").record("model")["epochs"] == record["best_epoch"]
 
 
-def test_mixup_and_label_smoothing_train_a_tail_on_cached_activations(cache_env, synth_root, tmp_path):
+def test_mixup_label_smoothing_and_csra_lambda_train_a_tail_on_cached_activations(cache_env, synth_root, tmp_path):
+    from edge import Predictor
+    from export.convert import ExportOptions, export_run
+    from tests.edge.fixtures import TOLERANCE
+    from toolkit.data.arrays import load_arrays
+    from toolkit.predict import predict_run
     from toolkit.run import Run
 
     run = Run(_train(synth_root, tmp_path / "mix", "multioutput", "--finetune-blocks", "1", "--head", "csra",
-                     "--epochs", "2", "--mixup", "0.4", "--label-smoothing", "0.1"))
+                     "--csra-lambda", "0.3", "--epochs", "2", "--mixup", "0.4", "--label-smoothing", "0.1"))
     cfg = run.config()
-    assert cfg.mixup == 0.4 and cfg.label_smoothing == 0.1
+    assert cfg.mixup == 0.4 and cfg.label_smoothing == 0.1 and cfg.model.csra_lambda == 0.3
+    assert run.load_models()[0].get_layer("logits").lam == 0.3
+    pixels = load_arrays(load_split(synth_root, "val"), 64, limit=8).images
+    export_run(run.path, tmp_path / "float32", ExportOptions(quant="float32"))  # the graph computes lambda 0.3 too
+    assert np.abs(Predictor(tmp_path / "float32").predict_pixels(pixels) - predict_run(run, pixels)).max() < \
+        TOLERANCE["float32"]
     assert np.isfinite(json.loads((run.path / "metrics.json").read_text())["mAP_area"])
     result = CliRunner().invoke(main, ["train", str(synth_root), "--out", str(tmp_path / "t"), "--mixup", "0.4",
                                        "--teacher", str(run.path)])
@@ -212,14 +222,16 @@ def test_train_backbone_runs_the_whole_network_on_augmented_pixels(cache_env, sy
         assert same != changed, name
 
 
-def test_csra_pool_is_the_papers_formula():
+@pytest.mark.parametrize("lam", [None, 0.0, 0.5])
+def test_csra_pool_is_the_papers_formula(lam):
     from toolkit.heads import CSRAPool
 
     scores = np.random.default_rng(2).normal(size=(3, 4, 5, 6)).astype(np.float32)
     flat = scores.reshape(3, 20, 6)
     weights = np.exp(flat) / np.exp(flat).sum(axis=1, keepdims=True)
-    want = flat.mean(axis=1) + 0.1 * (weights * flat).sum(axis=1)
-    np.testing.assert_allclose(np.asarray(CSRAPool()(scores)), want, rtol=1e-5, atol=1e-6)
+    want = flat.mean(axis=1) + (0.1 if lam is None else lam) * (weights * flat).sum(axis=1)
+    pool = CSRAPool() if lam is None else CSRAPool(lam)
+    np.testing.assert_allclose(np.asarray(pool(scores)), want, rtol=1e-5, atol=1e-6)
 
 
 def test_csra_head_trains_exports_and_quantizes(cache_env, synth_root, tmp_path):
@@ -249,6 +261,11 @@ def test_csra_head_trains_exports_and_quantizes(cache_env, synth_root, tmp_path)
     result = CliRunner().invoke(main, ["train", str(synth_root), "--arch", "shared", "--backbone", "efficientnet-lite0",
                                        "--head", "csra", "--out", str(tmp_path / "sh")])
     assert result.exit_code == 2 and "--head csra is for" in result.output
+    assert not (tmp_path / "sh").exists()  # refused before anything is written
+    result = CliRunner().invoke(main, ["train", str(synth_root), "--backbone", "efficientnet-lite0", "--csra-lambda",
+                                       "0.5", "--out", str(tmp_path / "avg")])
+    assert result.exit_code == 2 and "--csra-lambda is the csra head's" in result.output
+    assert not (tmp_path / "avg").exists()
 
 
 def test_lite2_imports_and_fine_tunes_its_own_last_block(cache_env, synth_root, tmp_path):

@@ -36,19 +36,19 @@ class CSRAPool(layers.Layer):
         return {**super().get_config(), "lam": self.lam, "temperature": self.temperature}
 
 
-def avg_head(features, outputs: int):
-    """Pooled features -> logits."""
+def avg_head(features, outputs: int, lam: float = CSRA_LAMBDA):
+    """Pooled features -> logits (``lam`` is csra's)."""
     x = layers.Dropout(0.2, name="drop_head")(features)
     return layers.Dense(outputs, name="logits")(x)
 
 
-def csra_head(feature_map, outputs: int):
-    """The feature map -> logits."""
+def csra_head(feature_map, outputs: int, lam: float = CSRA_LAMBDA):
+    """The feature map -> logits; ``lam`` weighs the attention-weighted average against the plain one."""
     x = layers.Dropout(0.2, name="drop_head")(feature_map)
     scores = layers.Conv2D(outputs, 1, name="class_scores")(x)
-    return CSRAPool(name="logits")(scores)
+    return CSRAPool(lam, name="logits")(scores)
 
 
-# name -> (builder(features, outputs) -> logits, whether it takes pooled features rather than the map)
+# name -> (builder(features, outputs, csra lambda) -> logits, whether it takes pooled features rather than the map)
 HEADS = {"avg": (avg_head, True), "csra": (csra_head, False)}
 HEAD_WEIGHTS = ("logits", "class_scores")  # layers with weights a head adds on top of the backbone

@@ -22,7 +22,7 @@ import numpy as np
 from keras import layers
 
 from toolkit.backbones.efficientnet_lite import VARIANTS, blocks, layer_name
-from toolkit.heads import HEAD_WEIGHTS, HEADS
+from toolkit.heads import CSRA_LAMBDA, HEAD_WEIGHTS, HEADS
 
 TRUNK_LAYERS = ("conv1a", "conv1b", "conv2a", "conv2b")  # the weights "shared" copies and freezes
 HEAD_LAYERS = ("dense", "logits")
@@ -51,6 +51,7 @@ class CNNConfig:
     finetune_blocks: int = 0  # pretrained: train the last N blocks (of 16 in Lite0, 21 in Lite1/2) and the head conv
     input_size: int = 0  # the pixels it takes, when other than img_size (0): resized in the graph
     head: str = "avg"  # pretrained: avg | csra (toolkit.heads)
+    csra_lambda: float = CSRA_LAMBDA  # csra: the weight of the attention-weighted average
 
     @property
     def pixels(self) -> int:
@@ -175,7 +176,7 @@ def build_head(cfg: CNNConfig, shape: tuple[int, ...], outputs: int, name: str, 
         x = layers.RandomFlip("horizontal", seed=0, name="flip")(x)
     if cfg.finetune_blocks:
         x = tail(x, cfg.backbone, cfg.blocks - cfg.finetune_blocks, pooled=pooled)
-    logits = build(x, outputs)
+    logits = build(x, outputs, cfg.csra_lambda)
     head = keras.Model(inputs, layers.Activation("sigmoid", dtype="float32", name="probs")(logits), name=name)
     for layer in head.layers:
         if layer.weights and layer.name not in HEAD_WEIGHTS:
@@ -204,7 +205,7 @@ def build_model(cfg: CNNConfig, outputs: int, name: str = "model") -> keras.Mode
     if cfg.pixels != cfg.img_size:
         raise ValueError("a pretrained backbone works at the run's input size (no per-class --img-size)")
     inputs = keras.Input((cfg.img_size, cfg.img_size, 3), name="pixels")
-    logits = HEADS[cfg.head][0](pretrained_backbone(cfg)(inputs), outputs)
+    logits = HEADS[cfg.head][0](pretrained_backbone(cfg)(inputs), outputs, cfg.csra_lambda)
     probs = layers.Activation("sigmoid", dtype="float32", name="probs")(logits)
     return keras.Model(inputs, probs, name=name)
 

@@ -29,7 +29,7 @@ from toolkit.train.multiworker import is_chief
 from toolkit.train.precision import POLICIES
 from toolkit.train.teacher import check_distill, drop_cache, with_teacher
 from toolkit.train.trunk_run import check_trunk_run
-from toolkit.train.units import train_units
+from toolkit.train.units import check_model, train_units
 
 log = logging.getLogger("mledge.train")
 
@@ -54,6 +54,7 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
     """Create RUN and its config.json, written once: concurrent processes (a job array, the workers
     of a cluster) that ``join`` find it and check that their settings are the same."""
     run = Run(Path(out))
+    check_model(cfg)
     if cfg.model.pretrained:  # before any work: the weights are imported once, by hand
         from toolkit.backbones.weights import require_weights
 

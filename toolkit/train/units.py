@@ -14,6 +14,7 @@ import numpy as np
 from toolkit.config import TrainConfig
 from toolkit.data.arrays import SplitArrays, TeacherViews
 from toolkit.errors import UserError
+from toolkit.heads import CSRA_LAMBDA
 from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, copy_trunk, pretrained_prefix
 from toolkit.predict import predict_batches
 from toolkit.run import MULTI, TRUNK, Run
@@ -111,8 +112,8 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
     return train_f, val_f, OnCachedTrunk(cfg, backbone, train_f.images.shape[1:], val_f)
 
 
-def check_request(cfg: TrainConfig, only: list[str] | None, stage: str) -> None:
-    """--classes, --stage and the architecture's own limits, before anything trains."""
+def check_model(cfg: TrainConfig) -> None:
+    """The architecture's own limits, before anything is written."""
     if cfg.arch not in ARCHITECTURES:
         raise UserError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {cfg.arch!r}")
     if cfg.arch == "shared" and cfg.model.pretrained and (cfg.model.finetune_blocks or not cfg.model.freeze_backbone):
@@ -121,6 +122,13 @@ def check_request(cfg: TrainConfig, only: list[str] | None, stage: str) -> None:
     if cfg.model.head != "avg" and (not cfg.model.pretrained or cfg.arch == "shared"):
         raise UserError(f"--head {cfg.model.head} is for a pretrained backbone with --arch multioutput or independent "
                         "(shared fuses its heads as one Dense layer)")
+    if cfg.model.head != "csra" and cfg.model.csra_lambda != CSRA_LAMBDA:
+        raise UserError("--csra-lambda is the csra head's: add --head csra")
+
+
+def check_request(cfg: TrainConfig, only: list[str] | None, stage: str) -> None:
+    """--classes, --stage and the architecture's own limits, before anything trains."""
+    check_model(cfg)
     if cfg.arch == "multioutput" and (only or stage != "all"):
         raise UserError("--classes and --stage apply to independent and shared runs")
     unknown = sorted(set(only or []) - set(cfg.classes))
