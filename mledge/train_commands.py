@@ -99,6 +99,11 @@ ARCH_CHOICES = ("independent", "shared", "multioutput")
               help="ALPHA in [0, 10]: mixup, each training photo (or cached map of a pretrained start) blended with "
               "another by a Beta(ALPHA, ALPHA) weight, labels likewise (0: off; 0.2 to 0.4 is usual). Not with "
               "--teacher.")
+@click.option("--cache-views", default=1, show_default=True, type=click.IntRange(1, 16),
+              help="V in [1, 16], a pretrained start's activation cache: each training photo and V - 1 views of it "
+              "augmented once by --zoom, --shear, --rotate, --translate and --jitter go through the frozen prefix, "
+              "and every epoch draws one of them a photo (the maps are also flipped at random). V times the train "
+              "split's cache time and memory; epochs cost the same. Not with --teacher.")
 @click.option("--no-augment", is_flag=True, help="Turn off flip/zoom/shear augmentation.")
 @click.option("--zoom", default=0.2, show_default=True, type=click.FloatRange(0, 0.9),
               help="Random zoom range (the study's 0.2).")
@@ -161,8 +166,8 @@ ARCH_CHOICES = ("independent", "shared", "multioutput")
               "optimizer state in memory, and as checkpoint on disk (the study's CNN: about 0.7 GB each at the peak).")
 def train(root, arch, out, resume_run, recipe, force, final_from, split, val_split, data_format, classes_file, labels,
           difficult, on_bad_image, epochs, patience, img_size, backbone, freeze_backbone, finetune_blocks, head,
-          csra_lambda, widths, batch, lr, weight_decay, ema, schedule,
-          loss, label_smoothing, mixup, no_augment, zoom, shear, rotate, translate, jitter, trunk, init_run, seed,
+          csra_lambda, widths, batch, lr, weight_decay, ema, schedule, loss, label_smoothing, mixup, cache_views,
+          no_augment, zoom, shear, rotate, translate, jitter, trunk, init_run, seed,
           precision, mixed_precision, strategy, teacher, distill_weight, temperature, teacher_views, unlabeled,
           teacher_cache, only, stage, jobs, stack):
     """Train an architecture on the dataset at ROOT into the RUN folder --out."""
@@ -209,6 +214,9 @@ def train(root, arch, out, resume_run, recipe, force, final_from, split, val_spl
                                      f"{MIN_INPUT_SIZE[backbone]} pixels", param_hint="--img-size")
         if mixup and teacher:
             raise click.BadParameter("not with --teacher: its targets are of the unmixed views", param_hint="--mixup")
+        if cache_views > 1 and teacher:
+            raise click.BadParameter("not with --teacher: it scores the photo and its mirror",
+                                     param_hint="--cache-views")
         for value, name in ((unlabeled, "--unlabeled"), (teacher_cache, "--teacher-cache")):
             if value and not teacher:
                 raise click.BadParameter("needs a --teacher", param_hint=name)
@@ -229,7 +237,7 @@ def train(root, arch, out, resume_run, recipe, force, final_from, split, val_spl
                             freeze_backbone=freeze_backbone, finetune_blocks=finetune_blocks, head=head,
                             csra_lambda=csra_lambda),
             epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay, ema=ema, schedule=schedule, loss=loss,
-            label_smoothing=label_smoothing, mixup=mixup,
+            label_smoothing=label_smoothing, mixup=mixup, cache_views=cache_views,
             seed=seed, patience=patience, trunk=trunk, init=str(Path(init_run).resolve()) if init_run else None,
             strategy=strategy, distill=distill, stack=stack,
             precision=resolve_precision("float16" if mixed_precision else precision),

@@ -181,6 +181,7 @@ def test_mixup_label_smoothing_and_csra_lambda_train_a_tail_on_cached_activation
                      "--csra-lambda", "0.3", "--epochs", "2", "--mixup", "0.4", "--label-smoothing", "0.1"))
     cfg = run.config()
     assert cfg.mixup == 0.4 and cfg.label_smoothing == 0.1 and cfg.model.csra_lambda == 0.3
+    assert run.record("model")["settings"]["mixup"] == 0.4 and run.record("model")["settings"]["label_smoothing"] == 0.1
     assert run.load_models()[0].get_layer("logits").lam == 0.3
     pixels = load_arrays(load_split(synth_root, "val"), 64, limit=8).images
     export_run(run.path, tmp_path / "float32", ExportOptions(quant="float32"))  # the graph computes lambda 0.3 too
@@ -191,6 +192,24 @@ def test_mixup_label_smoothing_and_csra_lambda_train_a_tail_on_cached_activation
                                        "--teacher", str(run.path)])
     assert result.exit_code == 2 and "--mixup" in result.output and "not with --teacher" in result.output
     assert not (tmp_path / "t").exists()
+
+
+def test_cache_views_caches_augmented_photos_and_trains_on_them(cache_env, synth_root, tmp_path):
+    from toolkit.run import Run
+
+    run = Run(_train(synth_root, tmp_path / "views", "multioutput", "--finetune-blocks", "1", "--head", "csra",
+                     "--epochs", "2", "--cache-views", "3", "--zoom", "0.3", "--mixup", "0.2"))
+    n = len(load_split(synth_root, "train").ids) * 3 + len(load_split(synth_root, "val").ids)
+    assert f"{n} images (3 views of each training photo)" in (run.path / "train.log").read_text()
+    assert run.config().cache_views == 3
+    assert np.isfinite(json.loads((run.path / "metrics.json").read_text())["mAP_area"])
+    for extra, says in ((["--train-backbone"], "--cache-views is for a pretrained backbone's activation cache"),
+                        (["--teacher", str(run.path)], "not with --teacher")):
+        out = tmp_path / f"refused{len(extra)}"
+        result = CliRunner().invoke(main, ["train", str(synth_root), "--backbone", "efficientnet-lite0", "--img-size",
+                                           "64", "--cache-views", "2", "--out", str(out), *extra])
+        assert result.exit_code == 2 and says in result.output, result.output
+        assert not out.exists()
 
 
 def test_a_tail_on_cached_activations_learns_from_a_teacher(cache_env, synth_root, tmp_path, trained):

@@ -16,7 +16,7 @@ from edge.predictor import sigmoid
 from export.convert import ExportOptions, export_run
 from mledge.cli import main
 from tests.helpers import tiny_cli_args
-from toolkit.data.arrays import SplitArrays, TeacherViews
+from toolkit.data.arrays import SplitArrays, Views
 from toolkit.data.dataset import load_split
 from toolkit.data.pipeline import Augment
 from toolkit.data.views import mirrored_logits, render_views, to_logits, view_dataset
@@ -85,7 +85,7 @@ def test_each_class_model_learns_its_own_column():
     rng = np.random.default_rng(2)
     n, c = 10, 4
     pixels = rng.integers(0, 256, (2, n, 8, 8, 3), dtype=np.uint8)
-    views = TeacherViews(pixels, rng.normal(size=(2, n, c)).astype(np.float32))
+    views = Views(pixels, rng.normal(size=(2, n, c)).astype(np.float32))
     labels = (rng.random((n, c)) < 0.5).astype(np.float32)
     arrays = SplitArrays([str(k) for k in range(n)], views.images[0], labels, np.ones_like(labels), views)
     targets = views.targets(2.0)
@@ -102,6 +102,39 @@ def test_each_class_model_learns_its_own_column():
             np.testing.assert_allclose(row[width:], targets[v, k, cols], rtol=1e-6)
 
 
+def test_views_without_a_teacher_give_labels_and_one_view_of_each_photo_an_epoch():
+    rng = np.random.default_rng(4)
+    n, c = 9, 3
+    maps = rng.normal(size=(3, n, 2, 2, 4)).astype(np.float16)  # three cached views of each photo
+    labels = (rng.random((n, c)) < 0.5).astype(np.float32)
+    arrays = SplitArrays([str(k) for k in range(n)], maps[0], labels, np.ones_like(labels), Views(maps))
+    ds = view_dataset(arrays, 4, seed=1)
+    picked = []
+    for _ in range(4):  # epochs
+        x, y, m = (np.concatenate(part) for part in zip(*ds.as_numpy_iterator()))
+        assert y.shape == m.shape == (n, c) and x.dtype == np.float32
+        where = [np.argwhere((maps == row.astype(np.float16)).all(axis=(2, 3, 4)))[0] for row in x]
+        assert sorted(k for _, k in where) == list(range(n))  # every photo once an epoch
+        np.testing.assert_array_equal(y, labels[[k for _, k in where]])
+        picked += [v for v, _ in where]
+    assert set(picked) == {0, 1, 2}  # and any of its views
+
+
+def test_augmented_photos_are_a_fixed_view_of_each_photo():
+    from toolkit.data.pipeline import Augment
+    from toolkit.data.views import augmented_photos
+
+    photos = np.random.default_rng(5).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    augment = Augment(flip=False, zoom=0.3)
+    one = augmented_photos(photos, augment, seed=0, view=1, batch=2)
+    assert one.shape == photos.shape and one.dtype == np.uint8
+    np.testing.assert_array_equal(one, augmented_photos(photos, augment, seed=0, view=1, batch=2))
+    assert not np.array_equal(one, augmented_photos(photos, augment, seed=0, view=2, batch=2))
+    assert not np.array_equal(one, photos)
+    none = Augment(flip=False, zoom=0.0, shear_degrees=0.0)
+    np.testing.assert_array_equal(augmented_photos(photos, none, seed=0, view=1), photos)
+
+
 def test_a_student_on_cached_maps_learns_the_teachers_mean_on_the_photo_and_its_mirror():
     rng = np.random.default_rng(3)
     photos = rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
@@ -115,7 +148,7 @@ def test_a_student_on_cached_maps_learns_the_teachers_mean_on_the_photo_and_its_
     np.testing.assert_allclose(sigmoid(logits[0]), want, rtol=1e-5)
     maps = rng.normal(size=(5, 2, 2, 6)).astype(np.float16)  # what a pretrained prefix cached
     labels = np.ones((5, 3), np.float32)
-    arrays = SplitArrays([str(k) for k in range(5)], maps, labels, labels.copy(), TeacherViews(maps[None], logits))
+    arrays = SplitArrays([str(k) for k in range(5)], maps, labels, labels.copy(), Views(maps[None], logits))
     x, y, m = (np.concatenate(part) for part in zip(*view_dataset(arrays, 2, seed=0, temperature=1.0)))
     order = [int(np.argwhere((maps == row.astype(np.float16)).all(axis=(1, 2, 3)))[0, 0]) for row in x]
     assert sorted(order) == list(range(5)) and x.dtype == np.float32

@@ -63,6 +63,7 @@ class TrainConfig:
     loss: str = "bce"
     label_smoothing: float = 0.0  # > 0: each label s/2 away from 0 or 1 in the loss
     mixup: float = 0.0  # > 0: mixup's Beta(alpha, alpha) over pairs of training photos (or cached maps)
+    cache_views: int = 1  # a pretrained start's activation cache: the photo and CACHE_VIEWS - 1 augmented views
     seed: int = 0
     patience: int = 5  # epochs without a better val mAP before stopping; 0 = never stop early
     trunk: str = "first-class"  # shared only: first-class (the study) | multitask | a finished multioutput RUN

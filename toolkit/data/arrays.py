@@ -19,11 +19,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class TeacherViews:
-    """What a distilled student trains on and the teacher's logits on it, view by view."""
+class Views:
+    """Fixed views of each training photo, one drawn a photo an epoch: a distilled student's, with the
+    teacher's logits on each, or the cached maps of a pretrained start's augmented photos."""
 
     images: np.ndarray  # (V, N, ...): pixels (uint8, at the student's size) or the cached maps of a pretrained start
-    logits: np.ndarray  # (V, N, C) float32: the teacher's logits on each view, in the run's class order
+    logits: np.ndarray | None = None  # (V, N, C) float32: the teacher's logits on each view, in the run's class order
+
+    @property
+    def taught(self) -> bool:
+        return self.logits is not None
 
     def targets(self, temperature: float, columns: list[int] | None = None) -> np.ndarray:
         """The teacher's probabilities at temperature T, (V, N, C')."""
@@ -37,7 +42,7 @@ class SplitArrays:
     images: np.ndarray  # (N, H, W, 3) uint8
     labels: np.ndarray  # (N, C) float32 in {0, 1}
     mask: np.ndarray  # (N, C) float32: 0 where the label is left out of the loss
-    views: TeacherViews | None = None  # distillation: fixed augmented views and the teacher's logits
+    views: Views | None = None  # fixed augmented views (and a teacher's logits on them)
 
     def concat(self, other: SplitArrays) -> SplitArrays:
         """Both as one set (without views: a teacher scores the whole set afterwards)."""

@@ -108,8 +108,13 @@ def make_dataset(arrays: SplitArrays, batch: int, *, training: bool, seed: int =
     if training and augment is not None:
         ds = _map_seeded(ds, seed, lambda b, s: (affine_batch(b[0], s, augment), b[1], b[2]))
     if training and mixup > 0:
-        ds = _map_seeded(ds, seed + 7_919, lambda b, s: mixup_batch(*b, s, mixup))
+        ds = with_mixup(ds, seed, mixup)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def with_mixup(ds, seed: int, alpha: float):
+    """(images, labels, mask) batches blended by mixup_batch, new pairs and weights every epoch."""
+    return _map_seeded(ds, seed + 7_919, lambda b, s: mixup_batch(*b, s, alpha))
 
 
 def _map_seeded(ds, seed: int, fn):

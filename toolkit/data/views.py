@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edge.preprocess import mirror
-from toolkit.data.arrays import SplitArrays, TeacherViews
+from toolkit.data.arrays import SplitArrays, Views
 from toolkit.data.pipeline import Augment, affine_batch
 
 EPS = 1e-6
@@ -24,7 +24,7 @@ def to_logits(probs: np.ndarray) -> np.ndarray:
 
 
 def render_views(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], size: int, views: int,
-                 augment: Augment, seed: int, batch: int = 64) -> TeacherViews:
+                 augment: Augment, seed: int, batch: int = 64) -> Views:
     """``photos`` (N, T, T, 3) uint8 at the teacher's size -> ``views`` augmented views of each, the
     teacher's logits on them (``predict``: uint8 pixels -> probabilities) and the views at ``size``."""
     import tensorflow as tf
@@ -46,7 +46,20 @@ def render_views(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarray]
             images[v, start : start + batch] = np.asarray(tf.clip_by_value(tf.round(small), 0, 255), np.uint8)
         print(f"teacher: view {v + 1}/{views} of {n} photos ({(v + 1) * n / (time.time() - t0):.1f} images/s)",
               flush=True)
-    return TeacherViews(images, logits)
+    return Views(images, logits)
+
+
+def augmented_photos(photos: np.ndarray, augment: Augment, seed: int, view: int, batch: int = 64) -> np.ndarray:
+    """View ``view`` of every photo: ``augment`` drawn from (seed, view), rounded back to uint8. What a
+    pretrained start's activation cache keeps of pixel augmentation (--cache-views)."""
+    import tensorflow as tf
+
+    out = np.empty_like(photos)
+    for start in range(0, len(photos), batch):
+        pixels = tf.cast(photos[start : start + batch], tf.float32)
+        view_pixels = affine_batch(pixels, tf.constant([seed, view * 1_000_003 + start], tf.int64), augment)
+        out[start : start + batch] = np.asarray(tf.clip_by_value(tf.round(view_pixels), 0, 255), np.uint8)
+    return out
 
 
 def mirrored_logits(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], batch: int = 64) -> np.ndarray:
@@ -60,20 +73,21 @@ def mirrored_logits(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarr
     return np.concatenate(out)[None]
 
 
-def view_dataset(arrays: SplitArrays, batch: int, *, seed: int, temperature: float,
+def view_dataset(arrays: SplitArrays, batch: int, *, seed: int, temperature: float = 1.0,
                  columns: list[int] | None = None):
-    """Batches of (views as float32, labels then teacher probabilities, label mask then ones): every
-    epoch a new order and, for each photo, one of its views drawn at random."""
+    """Batches of (views as float32, labels then teacher probabilities, label mask then ones; without
+    a teacher the labels and mask alone): every epoch a new order and, for each photo, one of its
+    views drawn at random."""
     import tensorflow as tf
 
     views = arrays.views
-    targets = views.targets(temperature, columns)
+    targets = views.targets(temperature, columns) if views.taught else None
     labels, mask = arrays.labels, arrays.mask
     if columns is not None:
         labels, mask = labels[:, columns], mask[:, columns]
     ones = np.ones_like(mask)
     epochs = itertools.count()
-    n_views, n = views.logits.shape[:2]
+    n_views, n = views.images.shape[:2]
 
     def generate():
         rng = np.random.default_rng([seed, next(epochs)])
@@ -81,12 +95,15 @@ def view_dataset(arrays: SplitArrays, batch: int, *, seed: int, temperature: flo
         for start in range(0, n, batch):
             idx = order[start : start + batch]
             v = pick[idx]
-            yield (views.images[v, idx], np.concatenate([labels[idx], targets[v, idx]], axis=1),
-                   np.concatenate([mask[idx], ones[idx]], axis=1))
+            if targets is None:
+                yield views.images[v, idx], labels[idx], mask[idx]
+            else:
+                yield (views.images[v, idx], np.concatenate([labels[idx], targets[v, idx]], axis=1),
+                       np.concatenate([mask[idx], ones[idx]], axis=1))
 
-    c = labels.shape[1]
+    c = labels.shape[1] * (2 if views.taught else 1)
     size = views.images.shape[2:]
-    targets_spec = tf.TensorSpec((None, 2 * c), tf.float32)
+    targets_spec = tf.TensorSpec((None, c), tf.float32)
     signature = (tf.TensorSpec((None, *size), tf.as_dtype(views.images.dtype)), targets_spec, targets_spec)
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
     ds = ds.apply(tf.data.experimental.assert_cardinality(-(-n // batch)))  # Keras knows where an epoch ends

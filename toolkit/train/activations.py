@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -68,19 +69,21 @@ def _tflite_maps(graph: bytes, images: np.ndarray, shape: tuple[int, ...], dtype
     return out
 
 
-def prefix_maps(prefix, splits: list[np.ndarray], dtype=np.float32) -> tuple[list[np.ndarray], float | None]:
-    """(the maps of each split's photos, the largest |TFLite - Keras| on the first photos; None: Keras
-    computed them). The graph is converted and checked once for all the splits."""
-    keras_maps = predict_batches(prefix, splits[0][:CHECKED], batch=CHECKED)
+def prefix_runner(prefix, sample: np.ndarray, dtype=np.float32) -> tuple[Callable[[np.ndarray], np.ndarray],
+                                                                         float | None]:
+    """(photos -> their maps in ``dtype``, the largest |TFLite - Keras| on ``sample``; None: Keras
+    computes them). The graph is converted and checked once, whatever it runs on afterwards."""
+    keras_maps = predict_batches(prefix, sample[:CHECKED], batch=CHECKED)
     try:
         graph = _graph(prefix)
     except Exception as err:  # a converter that cannot take this graph: Keras does it all, as before
         log.warning("the prefix does not convert to TFLite (%s): Keras computes the cache", str(err)[:120])
         graph = None
     if graph is not None:
-        first = _tflite_maps(graph, splits[0][:CHECKED], keras_maps.shape[1:], np.float32)
+        first = _tflite_maps(graph, sample[:CHECKED], keras_maps.shape[1:], np.float32)
         diff = float(np.abs(first.astype(dtype).astype(np.float32) - keras_maps.astype(dtype).astype(np.float32)).max())
         if diff <= TOLERANCE:
-            return [_tflite_maps(graph, images, keras_maps.shape[1:], dtype) for images in splits], diff
+            return lambda images: _tflite_maps(graph, images, keras_maps.shape[1:], dtype), diff
         log.warning("the TFLite prefix differs from Keras by %.3g: Keras computes the cache", diff)
-    return [predict_batches(prefix, images, batch=32).astype(dtype) for images in splits], None
+    return lambda images: predict_batches(prefix, images, batch=32).astype(dtype), None
+

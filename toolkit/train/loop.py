@@ -16,7 +16,7 @@ import numpy as np
 from toolkit.atomic import save_model_atomic, write_json
 from toolkit.config import TrainConfig
 from toolkit.data.arrays import SplitArrays
-from toolkit.data.pipeline import make_dataset
+from toolkit.data.pipeline import make_dataset, with_mixup
 from toolkit.data.views import view_dataset
 from toolkit.errors import UserError
 from toolkit.losses import label_loss
@@ -81,10 +81,13 @@ def optimizer(cfg: TrainConfig, images: int):
 
 def batches(cfg: TrainConfig, train: SplitArrays, seed: int, columns: list[int] | None):
     """Shuffled, augmented batches of ``columns`` (None: all); heads that train on a cached pretrained trunk
-    see no pixels to augment. A distilled run trains on the teacher's fixed views (labels, then the
-    teacher's probabilities)."""
-    if train.views is not None:
+    see no pixels to augment (their augmented photos, --cache-views, are fixed views of the cache). A
+    distilled run trains on the teacher's fixed views (labels, then the teacher's probabilities)."""
+    if train.views is not None and train.views.taught:
         return view_dataset(train, cfg.batch, seed=seed, columns=columns, temperature=cfg.distill.temperature)
+    if train.views is not None:
+        ds = view_dataset(train, cfg.batch, seed=seed, columns=columns)
+        return with_mixup(ds, seed, cfg.mixup) if cfg.mixup > 0 else ds
     augment = None if cfg.model.cached_trunk else cfg.augment
     return make_dataset(train, cfg.batch, training=True, seed=seed, augment=augment, columns=columns,
                         mixup=cfg.mixup)
@@ -186,7 +189,8 @@ def save_unit(run: Run, unit: Unit, model: keras.Model, state: UnitState, train:
         "params": int(model.count_params()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "settings": {"epochs": cfg.epochs, "lr": cfg.lr, "loss": cfg.loss, "batch": cfg.batch,
                      "patience": cfg.patience, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,
-                     "ema": cfg.ema, "img_size": cfg.model.img_size},
+                     "ema": cfg.ema, "label_smoothing": cfg.label_smoothing, "mixup": cfg.mixup,
+                     "img_size": cfg.model.img_size},
         "history": state.history, **extra,
     })
     log.info("%s: done, kept epoch %d of %d", unit.name, state.best_epoch, state.epoch)

@@ -88,7 +88,8 @@ def stack_batches(units: list[Unit], train: SplitArrays, seed: int):
     import tensorflow as tf
 
     c = train.labels.shape[1]
-    cols = [u.columns + ([c + k for k in u.columns] if train.views is not None else []) for u in units]
+    taught = train.views is not None and train.views.taught
+    cols = [u.columns + ([c + k for k in u.columns] if taught else []) for u in units]
 
     def split(x, y, m):
         return x, tuple(tf.gather(y, k, axis=1) for k in cols), tuple(tf.gather(m, k, axis=1) for k in cols)

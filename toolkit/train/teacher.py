@@ -33,7 +33,7 @@ import numpy as np
 from edge.preprocess import ImageError, list_images, load_image
 from toolkit.atomic import require_space, staging, write_json
 from toolkit.config import TrainConfig
-from toolkit.data.arrays import SplitArrays, TeacherViews, load_arrays
+from toolkit.data.arrays import SplitArrays, Views, load_arrays
 from toolkit.data.views import mirrored_logits, render_views
 from toolkit.errors import UserError
 from toolkit.metrics import points
@@ -191,9 +191,9 @@ def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
     write_json(run.path / "teacher.json", json.loads((cache / "record.json").read_text()))
     logits = np.load(cache / "logits.npy")
     if cfg.model.cached_trunk:  # the pixels stand in until the activation cache replaces them (train/units.py)
-        views = TeacherViews(train.images[None], logits)
+        views = Views(train.images[None], logits)
     else:
-        views = TeacherViews(np.load(cache / "views.npy", mmap_mode="r"), logits)
+        views = Views(np.load(cache / "views.npy", mmap_mode="r"), logits)
     log.info("teacher %s: %d views of %d photos from %s", cfg.distill.teacher, len(views.logits), len(ids), cache)
     return SplitArrays(train.ids, train.images, train.labels, train.mask, views)
 

@@ -12,13 +12,14 @@ import keras
 import numpy as np
 
 from toolkit.config import TrainConfig
-from toolkit.data.arrays import SplitArrays, TeacherViews
+from toolkit.data.arrays import SplitArrays, Views
+from toolkit.data.views import augmented_photos
 from toolkit.errors import UserError
 from toolkit.heads import CSRA_LAMBDA
 from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, copy_trunk, pretrained_prefix
 from toolkit.predict import predict_batches
 from toolkit.run import MULTI, TRUNK, Run
-from toolkit.train.activations import prefix_maps, require_memory
+from toolkit.train.activations import prefix_runner, require_memory
 from toolkit.train.fit import fit_unit
 from toolkit.train.init_run import InitWeights, load_init
 from toolkit.train.loop import Unit
@@ -87,26 +88,37 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
                 val: SplitArrays | None) -> tuple[SplitArrays, SplitArrays | None, OnCachedTrunk]:
     """Run the frozen start of the pretrained backbone once per image, in float32 whatever the
     training precision (the device's maps; toolkit/train/activations.py). Pixel augmentation is
-    lost; a fine-tuned tail flips the activation maps instead (and a teacher's target is its mean on
-    the photo and its mirror: toolkit/train/teacher.py)."""
+    lost but for ``cfg.cache_views`` - 1 fixed augmented views of each photo; a fine-tuned tail flips
+    the activation maps too (and a teacher's target is its mean on the photo and its mirror:
+    toolkit/train/teacher.py)."""
     prefix, backbone = pretrained_prefix(cfg.model)
     prefix = with_policy(prefix, "float32")
     t0 = time.time()
-    images = len(train.ids) + (len(val.ids) if val is not None else 0)
+    views = cfg.cache_views
+    images = len(train.ids) * views + (len(val.ids) if val is not None else 0)
     per_image = int(np.prod(prefix.output.shape[1:])) * 4
     dtype = np.float16 if images * per_image > CACHE_FLOAT32_BYTES else np.float32  # csra at 448: 1 MB an image
     require_memory(images * per_image * np.dtype(dtype).itemsize // 4, f"the activation cache of {images} photos")
-    splits = [a for a in (train, val) if a is not None]
-    maps, diff = prefix_maps(prefix, [a.images for a in splits], dtype)
-    train_f, *rest = [SplitArrays(a.ids, m, a.labels, a.mask) for a, m in zip(splits, maps)]
+    run, diff = prefix_runner(prefix, train.images, dtype)
+    train_maps = run(train.images)
+    if views > 1:  # one array (V, N, ...) filled view by view: a view's pixels are held one at a time
+        stacked = np.empty((views, *train_maps.shape), dtype)
+        stacked[0] = train_maps
+        for v in range(1, views):
+            stacked[v] = run(augmented_photos(train.images, cfg.augment, cfg.seed, v))
+        train_maps = stacked[0]
+    train_f = SplitArrays(train.ids, train_maps, train.labels, train.mask)
     if train.views is not None:  # a distilled run: the teacher's targets of each photo, now on its maps
-        train_f.views = TeacherViews(maps[0][None], train.views.logits)
-    val_f = rest[0] if rest else None
+        train_f.views = Views(train_maps[None], train.views.logits)
+    elif views > 1:
+        train_f.views = Views(stacked)
+    val_f = SplitArrays(val.ids, run(val.images), val.labels, val.mask) if val is not None else None
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
-    held = sum(m.nbytes for m in maps) / 1e6
+    held = images * per_image * np.dtype(dtype).itemsize / 4e6
     engine = f"TFLite float32 on XNNPACK, max |map - Keras float32| {diff:.2g}" if diff is not None else "Keras float32"
-    cost = f"{images} images in {time.time() - t0:.1f}s ({held:.0f} MB in memory, {train_f.images.dtype}; {engine})"
+    count = f"{images} images" if views == 1 else f"{images} images ({views} views of each training photo)"
+    cost = f"{count} in {time.time() - t0:.1f}s ({held:.0f} MB in memory, {train_f.images.dtype}; {engine})"
     log.info("%s of %s", what, cost)
     print(f"pretrained {cfg.model.backbone} {what} of {cost}")
     return train_f, val_f, OnCachedTrunk(cfg, backbone, train_f.images.shape[1:], val_f)
@@ -124,6 +136,9 @@ def check_model(cfg: TrainConfig) -> None:
                         "(shared fuses its heads as one Dense layer)")
     if cfg.model.head != "csra" and cfg.model.csra_lambda != CSRA_LAMBDA:
         raise UserError("--csra-lambda is the csra head's: add --head csra")
+    if cfg.cache_views > 1 and not cfg.model.cached_trunk:
+        raise UserError("--cache-views is for a pretrained backbone's activation cache (not --train-backbone or the "
+                        "study's CNN, which augment every step)")
 
 
 def check_request(cfg: TrainConfig, only: list[str] | None, stage: str) -> None:
