@@ -71,6 +71,8 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
                                             "--label-smoothing", "0.1"),
     "lite2-448-ft2-csra-ls-ema": lite(2, 448, 2, "--head", "csra", "--label-smoothing", "0.1", "--ema", "0.998",
                                       "--epochs", "30"),  # a longer schedule, patience 8
+    "lite2-448-ft2-csra-ls-views4": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing", "0.1",
+                                         "--cache-views", "4"),  # the photo and 3 views (zoom 0.2, flips)
     # Self-distillation: -ls again, taught by its own bundle's mean on each photo and its mirror.
     "lite2-448-ft2-csra-ls-taught": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing", "0.1",
                                          *taught_by("lite2-448-ft2-csra-ls")),
