@@ -103,7 +103,7 @@ ARCH_CHOICES = ("independent", "shared", "multioutput")
               help="V in [1, 16], a pretrained start's activation cache: each training photo and V - 1 views of it "
               "augmented once by --zoom, --shear, --rotate, --translate and --jitter go through the frozen prefix, "
               "and every epoch draws one of them a photo (the maps are also flipped at random). V times the train "
-              "split's cache time and memory; epochs cost the same. Not with --teacher.")
+              "split's cache time and memory; epochs cost the same. A --teacher scores each view and its mirror.")
 @click.option("--no-augment", is_flag=True, help="Turn off flip/zoom/shear augmentation.")
 @click.option("--zoom", default=0.2, show_default=True, type=click.FloatRange(0, 0.9),
               help="Random zoom range (the study's 0.2).")
@@ -214,9 +214,6 @@ def train(root, arch, out, resume_run, recipe, force, final_from, split, val_spl
                                      f"{MIN_INPUT_SIZE[backbone]} pixels", param_hint="--img-size")
         if mixup and teacher:
             raise click.BadParameter("not with --teacher: its targets are of the unmixed views", param_hint="--mixup")
-        if cache_views > 1 and teacher:
-            raise click.BadParameter("not with --teacher: it scores the photo and its mirror",
-                                     param_hint="--cache-views")
         for value, name in ((unlabeled, "--unlabeled"), (teacher_cache, "--teacher-cache")):
             if value and not teacher:
                 raise click.BadParameter("needs a --teacher", param_hint=name)

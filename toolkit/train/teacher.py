@@ -34,7 +34,7 @@ from edge.preprocess import ImageError, list_images, load_image
 from toolkit.atomic import require_space, staging, write_json
 from toolkit.config import TrainConfig
 from toolkit.data.arrays import SplitArrays, Views, load_arrays
-from toolkit.data.views import mirrored_logits, render_views
+from toolkit.data.views import augmented_photos, mirrored_logits, render_views
 from toolkit.errors import UserError
 from toolkit.metrics import points
 from toolkit.predict import load_run_split, predict_run
@@ -157,7 +157,10 @@ def cache_folder(run: Run, cfg: TrainConfig) -> Path:
 
 
 def teacher_views(cfg: TrainConfig) -> int | str:
-    return "photo and mirror" if cfg.model.cached_trunk else cfg.distill.views
+    if not cfg.model.cached_trunk:
+        return cfg.distill.views
+    more = cfg.cache_views - 1
+    return f"photo and {more} augmented view{'s' * (more > 1)}, each with its mirror" if more else "photo and mirror"
 
 
 def views_text(views: int | str) -> str:
@@ -208,8 +211,10 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
         extra = unlabeled_arrays(cfg, teacher.size)
         ids, photos = ids + extra.ids, np.concatenate([photos, extra.images])
     if cfg.model.cached_trunk:  # no pixel views: the cached maps stand for them (train/units.py)
-        require_space(cache, len(ids) * 4 * len(cfg.classes))
-        images, logits, passes = None, mirrored_logits(photos, teacher.predict), 2
+        require_space(cache, len(ids) * 4 * len(cfg.classes) * cfg.cache_views)
+        logits = np.concatenate([mirrored_logits(augmented_photos(photos, cfg.augment, cfg.seed, v) if v else photos,
+                                                 teacher.predict) for v in range(cfg.cache_views)])
+        images, passes = None, 2 * cfg.cache_views
     else:
         view_bytes = cfg.model.pixels ** 2 * 3 + 4 * len(cfg.classes)  # uint8 pixels, float32 logits
         require_space(cache, len(ids) * cfg.distill.views * view_bytes)  # before the views are rendered

@@ -108,10 +108,8 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
             stacked[v] = run(augmented_photos(train.images, cfg.augment, cfg.seed, v))
         train_maps = stacked[0]
     train_f = SplitArrays(train.ids, train_maps, train.labels, train.mask)
-    if train.views is not None:  # a distilled run: the teacher's targets of each photo, now on its maps
-        train_f.views = Views(train_maps[None], train.views.logits)
-    elif views > 1:
-        train_f.views = Views(stacked)
+    if views > 1 or train.views is not None:  # a distilled run: the teacher's targets of each view, on its maps
+        train_f.views = Views(stacked if views > 1 else train_maps[None], train.views.logits if train.views else None)
     val_f = SplitArrays(val.ids, run(val.images), val.labels, val.mask) if val is not None else None
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
