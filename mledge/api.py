@@ -57,15 +57,17 @@ def evaluate(run: str | Path, split: str = "val", data: str | Path | None = None
 
 
 def export(run: str | Path, out: str | Path, quant: str | None = None, force: bool = False,
-           flip_average: bool = False) -> dict:
+           flip_average: bool | None = None) -> dict:
     """A bundle of RUN in ``quant`` (default: its recipe's, calibrated as the recipe says); the manifest,
-    with its check against Keras. ``flip_average``: the device averages each photo with its mirror."""
+    with its check against Keras. ``flip_average``: the device averages each photo with its mirror
+    (default: as the recipe says; no for a run without one)."""
     from export.convert import ExportOptions, export_run
-    from mledge.recipe_run import recipe_quant
+    from mledge.recipe_run import recipe_export
 
-    mode, calibration, _ = recipe_quant(run)
-    return export_run(run, out, ExportOptions(quant=quant or mode, calib_images=calibration, force=force,
-                                              flip_average=flip_average))
+    recipe = recipe_export(run)
+    flip = recipe.flip_average if flip_average is None else flip_average
+    return export_run(run, out, ExportOptions(quant=quant or recipe.quant, calib_images=recipe.calib_images,
+                                              force=force, flip_average=flip))
 
 
 def load(bundle: str | Path, threads: int | None = None):

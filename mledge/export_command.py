@@ -31,24 +31,26 @@ from mledge.params import COUNT, OutputFolder
 @click.option("--max-map-drop", type=click.FloatRange(-100, 100),
               help="Exit non-zero (bundle kept) when the bundle loses more than "
               "this many mAP points against Keras.")
-@click.option("--flip-average", is_flag=True,
+@click.option("--flip-average/--single-view", default=None,
               help="The device averages each photo's probabilities with its mirror's: two invocations, twice the "
               "latency, a few tenths of mAP (docs/pretrained.md). Recorded in the manifest; the Keras figure "
-              "it is compared with averages the same way. A bare copy of a file scores one view.")
+              "it is compared with averages the same way. A bare copy of a file scores one view. Default: the "
+              "run's recipe's choice (edge-best-taught: flip), a single view for a run without a recipe.")
 @click.option("--force", is_flag=True,
               help="Replace --out if it holds an earlier bundle of mledge's (never a folder holding other files).")
 def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop,
                flip_average, force):
     """Convert a finished RUN into a TFLite bundle, then measure it against the Keras model."""
     from export.convert import ExportOptions, export_run
-    from mledge.recipe_run import recipe_quant
+    from mledge.recipe_run import recipe_export
 
     chosen = ""
-    recipe_mode, recipe_calibration, why = recipe_quant(run)
+    recipe = recipe_export(run)
     if quant is None:
-        quant = recipe_mode
-        chosen = f" (no --quant: {why})"
-    calib_images = recipe_calibration if calib_images is None else calib_images
+        quant = recipe.quant
+        chosen = f" (no --quant: {recipe.why})"
+    calib_images = recipe.calib_images if calib_images is None else calib_images
+    flip_average = recipe.flip_average if flip_average is None else flip_average
     manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
                                                   fuse=fuse, output=output, eval_split=eval_split,
                                                   eval_images=eval_images, force=force,

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -39,7 +40,7 @@ def plan(recipe: Recipe, data: Path, out: Path, arch: str | None, overrides: lis
         else:
             stages.append({"name": stage.name, "train": [*stage_args(recipe, stage, arch, folders), *overrides]})
     return {"recipe": recipe.name, "version": recipe.version, "purpose": recipe.purpose, "quant": recipe.quant,
-            "calib_images": recipe.calib_images,
+            "calib_images": recipe.calib_images, "flip_average": recipe.flip_average,
             "data": str(data.resolve()), "arch": arch, "overrides": overrides, "stages": stages}
 
 
@@ -77,13 +78,22 @@ def is_recipe_run(run: str | Path) -> bool:
     return (Path(run) / RECIPE_FILE).is_file()
 
 
-def recipe_quant(run: str | Path) -> tuple[str, int, str]:
-    """The quantization and calibration photos `mledge export RUN` uses without --quant and
-    --calib-images, and why."""
+@dataclass(frozen=True)
+class RecipeExport:
+    """What `mledge export RUN` does when not told: the run's recipe's choices, and why."""
+
+    quant: str
+    calib_images: int
+    flip_average: bool
+    why: str
+
+
+def recipe_export(run: str | Path) -> RecipeExport:
     if not is_recipe_run(run):
-        return "float32", DEFAULT_CALIBRATION, "a run without a recipe"
+        return RecipeExport("float32", DEFAULT_CALIBRATION, False, "a run without a recipe")
     steps = json.loads((Path(run) / RECIPE_FILE).read_text())
-    return steps["quant"], steps.get("calib_images", DEFAULT_CALIBRATION), f"recipe {steps['recipe']}"
+    return RecipeExport(steps["quant"], steps.get("calib_images", DEFAULT_CALIBRATION),
+                        steps.get("flip_average", False), f"recipe {steps['recipe']}")
 
 
 def run_stages(out: Path) -> dict:

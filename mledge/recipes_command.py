@@ -28,7 +28,8 @@ def table() -> str:
                "MB": f.get("MB"), "ms_1thr": f.get("e2e_p50_1t")}
         for board_name, board in BOARDS.items():
             short = board_name.split(" (")[0]
-            row[f"{short} ms (est.)"] = (round(estimate_ms(f["macs"], f["weight_bytes"], recipe.quant, board), 1)
+            row[f"{short} ms (est.)"] = (round(recipe.invocations * estimate_ms(f["macs"], f["weight_bytes"],
+                                                                                recipe.quant, board), 1)
                                          if f.get("macs") else None)
         row["train_min"] = round(f["train_s"] / 60) if f.get("train_s") else None
         row["measured on"] = record["machine"]["cpu"] if record else "not measured yet"
@@ -44,7 +45,8 @@ def show(name: str) -> None:
 
     recipe = get(name)
     click.echo(f"{recipe.name} (version {recipe.version}): {recipe.purpose}")
-    click.echo(f"architectures: {', '.join(recipe.archs)}; exported as {recipe.quant} "
+    flip = ", each photo averaged with its mirror" if recipe.flip_average else ""
+    click.echo(f"architectures: {', '.join(recipe.archs)}; exported as {recipe.quant}{flip} "
                f"(calibrated on {recipe.calib_images} photos)"
                + (f"; needs: {', '.join(f'mledge weights import {w}' for w in recipe.weights)}" if recipe.weights
                   else ""))

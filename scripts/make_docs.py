@@ -128,7 +128,8 @@ def recipes(_: None = None) -> str:
     for recipe in RECIPES.values():
         record = figures(recipe.name)
         f = record["figures"] if record else {}
-        pi = [f"{estimate_ms(f['macs'], f['weight_bytes'], recipe.quant, b):.0f}" if f.get("macs") else ""
+        pi = [f"{recipe.invocations * estimate_ms(f['macs'], f['weight_bytes'], recipe.quant, b):.0f}"
+              if f.get("macs") else ""
               for b in BOARDS.values()]
         lines.append("| " + " | ".join([f"`{recipe.name}`", recipe.purpose, cell(f.get("bundle_mAP_area")),
                                         cell(f.get("MB")), cell(f.get("e2e_p50_1t")), *pi,

@@ -99,7 +99,16 @@ def test_two_stages_run_resume_after_a_kill_and_export_in_the_recipes_mode(synth
     exported = CliRunner().invoke(main, ["export", str(run), "--out", str(tmp_path / "bundle")])
     assert exported.exit_code == 0, exported.output
     assert "int8-float-last (no --quant: recipe two-stages)" in exported.output
-    assert json.loads((tmp_path / "bundle" / "manifest.json").read_text())["quantization"] == "int8-float-last"
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["quantization"] == "int8-float-last" and manifest["flip_average"] is False
+    # A recipe that ships the test-time flip (edge-best-taught) has it built in unless --single-view says not.
+    recorded["flip_average"] = True
+    (run / recipe_run.RECIPE_FILE).write_text(json.dumps(recorded))
+    for extra, flip in (([], True), (["--single-view"], False)):
+        out = tmp_path / f"bundle-{flip}"
+        exported = CliRunner().invoke(main, ["export", str(run), "--out", str(out), "--eval-images", "8", *extra])
+        assert exported.exit_code == 0, exported.output
+        assert json.loads((out / "manifest.json").read_text())["flip_average"] is flip
 
     final = CliRunner().invoke(main, ["train", "--final", str(run), "--out", str(tmp_path / "ship")])
     assert final.exit_code == 0, final.output
