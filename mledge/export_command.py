@@ -35,7 +35,7 @@ from mledge.params import COUNT, OutputFolder
               help="The device averages each photo's probabilities with its mirror's: two invocations, twice the "
               "latency, a few tenths of mAP (docs/pretrained.md). Recorded in the manifest; the Keras figure "
               "it is compared with averages the same way. A bare copy of a file scores one view. Default: the "
-              "run's recipe's choice (edge-best-taught: flip), a single view for a run without a recipe.")
+              "run's recipe's choice (edge-best-flip: flip), a single view for a run without a recipe.")
 @click.option("--force", is_flag=True,
               help="Replace --out if it holds an earlier bundle of mledge's (never a folder holding other files).")
 def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_split, eval_images, max_map_drop,

@@ -101,7 +101,7 @@ def test_two_stages_run_resume_after_a_kill_and_export_in_the_recipes_mode(synth
     assert "int8-float-last (no --quant: recipe two-stages)" in exported.output
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["quantization"] == "int8-float-last" and manifest["flip_average"] is False
-    # A recipe that ships the test-time flip (edge-best-taught) has it built in unless --single-view says not.
+    # A recipe that ships the test-time flip (edge-best-flip) has it built in unless --single-view says not.
     recorded["flip_average"] = True
     (run / recipe_run.RECIPE_FILE).write_text(json.dumps(recorded))
     for extra, flip in (([], True), (["--single-view"], False)):

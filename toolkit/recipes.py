@@ -57,7 +57,6 @@ class Recipe:
 # bench-train's best from-scratch recipe: more updates (batch 16, 100 epochs of cosine decay), asl,
 # and the augmentation a small CNN needs on a few thousand photos.
 _BEST_AUGMENT = ("--zoom", "0.3", "--translate", "0.15", "--jitter", "0.2")
-_SMOOTH = ("--label-smoothing", "0.1")
 _FINE_TUNE = ("--finetune-blocks", "2", "--head", "csra", "--lr", "3e-4", "--schedule", "cosine", "--epochs", "20")
 
 
@@ -119,12 +118,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("edge-best", 1, "the most accurate: EfficientNet-Lite2 at 448 px, csra head, last 2 blocks tuned",
            (Stage("train", _lite(2, 448, 4)),), "int8-float-last", archs=("multioutput", "independent"),
            weights=("efficientnet-lite2",), calib_images=PRETRAINED_CALIBRATION),
-    Recipe("edge-best-taught", 1, "the best tier: edge-best with label smoothing, taught by such a model it trains "
-           "first, each photo averaged with its mirror (twice edge-best's time)",
-           (Stage("teacher", (*_lite(2, 448, 4), *_SMOOTH)),
-            Stage("teacher-bundle", export="int8-float-last"),
-            Stage("student", (*_lite(2, 448, 4), *_SMOOTH, "--teacher", "{stage:teacher-bundle}",
-                              "--distill-weight", "0.7", "--temperature", "2"))),
+    Recipe("edge-best-flip", 1, "the best tier: edge-best with label smoothing and 4 cached views of each photo, "
+           "each photo averaged with its mirror on the device (twice edge-best's time)",
+           (Stage("train", (*_lite(2, 448, 4), "--label-smoothing", "0.1", "--cache-views", "4")),),
            "int8-float-last", archs=("multioutput", "independent"), weights=("efficientnet-lite2",),
            calib_images=PRETRAINED_CALIBRATION, flip_average=True),
 )}
