@@ -164,7 +164,7 @@ def teacher_views(cfg: TrainConfig) -> int | str:
 
 
 def views_text(views: int | str) -> str:
-    return f"x {views} views" if isinstance(views, int) else "and their mirrors"
+    return f"x {views} views" if isinstance(views, int) else f"({views})"
 
 
 def cache_key(cfg: TrainConfig, teacher: dict) -> dict:
