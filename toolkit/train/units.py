@@ -89,7 +89,7 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
     """Run the frozen start of the pretrained backbone once per image, in float32 whatever the
     training precision (the device's maps; toolkit/train/activations.py). Pixel augmentation is
     lost but for ``cfg.cache_views`` - 1 fixed augmented views of each photo; a fine-tuned tail flips
-    the activation maps too (and a teacher's target is its mean on the photo and its mirror:
+    the activation maps too (and a teacher's target is its mean on each view and its mirror:
     toolkit/train/teacher.py)."""
     prefix, backbone = pretrained_prefix(cfg.model)
     prefix = with_policy(prefix, "float32")
@@ -100,16 +100,15 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays,
     dtype = np.float16 if images * per_image > CACHE_FLOAT32_BYTES else np.float32  # csra at 448: 1 MB an image
     require_memory(images * per_image * np.dtype(dtype).itemsize // 4, f"the activation cache of {images} photos")
     run, diff = prefix_runner(prefix, train.images, dtype)
-    train_maps = run(train.images)
+    all_views = run(train.images)[None]
     if views > 1:  # one array (V, N, ...) filled view by view: a view's pixels are held one at a time
-        stacked = np.empty((views, *train_maps.shape), dtype)
-        stacked[0] = train_maps
+        first, all_views = all_views[0], np.empty((views, *all_views.shape[1:]), dtype)
+        all_views[0] = first
         for v in range(1, views):
-            stacked[v] = run(augmented_photos(train.images, cfg.augment, cfg.seed, v))
-        train_maps = stacked[0]
-    train_f = SplitArrays(train.ids, train_maps, train.labels, train.mask)
-    if views > 1 or train.views is not None:  # a distilled run: the teacher's targets of each view, on its maps
-        train_f.views = Views(stacked if views > 1 else train_maps[None], train.views.logits if train.views else None)
+            all_views[v] = run(augmented_photos(train.images, cfg.augment, cfg.seed, v))
+    train_f = SplitArrays(train.ids, all_views[0], train.labels, train.mask)
+    if views > 1 or train.views is not None:  # fixed views, with the teacher's targets of each when distilled
+        train_f.views = Views(all_views, train.views.logits if train.views is not None else None)
     val_f = SplitArrays(val.ids, run(val.images), val.labels, val.mask) if val is not None else None
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
