@@ -76,6 +76,8 @@ RUNS = {  # run name -> (architecture, training options); one lever changed from
     # Self-distillation: -ls again, taught by its own bundle's mean on each photo and its mirror.
     "lite2-448-ft2-csra-ls-taught": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing", "0.1",
                                          *taught_by("lite2-448-ft2-csra-ls")),
+    "lite2-448-ft2-csra-ls-views4-seed1": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing",
+                                               "0.1", "--cache-views", "4", "--seed", "1"),  # how much is the seed's
     "lite2-448-ft2-csra-ls-views4-taught": lite(2, 448, 2, "--head", "csra", "--patience", "4", "--label-smoothing",
                                                 "0.1", "--cache-views", "4", *taught_by("lite2-448-ft2-csra-ls")),
     # The fast tier: Lite0 with csra at 320, 288 and 256 px, alone and taught by the best tier's bundle.
