@@ -86,4 +86,3 @@ def prefix_runner(prefix, sample: np.ndarray, dtype=np.float32) -> tuple[Callabl
             return lambda images: _tflite_maps(graph, images, keras_maps.shape[1:], dtype), diff
         log.warning("the TFLite prefix differs from Keras by %.3g: Keras computes the cache", diff)
     return lambda images: predict_batches(prefix, images, batch=32).astype(dtype), None
-
