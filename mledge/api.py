@@ -64,10 +64,9 @@ def export(run: str | Path, out: str | Path, quant: str | None = None, force: bo
     from export.convert import ExportOptions, export_run
     from mledge.recipe_run import recipe_export
 
-    recipe = recipe_export(run)
-    flip = recipe.flip_average if flip_average is None else flip_average
-    return export_run(run, out, ExportOptions(quant=quant or recipe.quant, calib_images=recipe.calib_images,
-                                              force=force, flip_average=flip))
+    quant, calib_images, flip_average = recipe_export(run).fill(quant, None, flip_average)
+    return export_run(run, out, ExportOptions(quant=quant, calib_images=calib_images, force=force,
+                                              flip_average=flip_average))
 
 
 def load(bundle: str | Path, threads: int | None = None):

@@ -44,13 +44,9 @@ def export_cmd(run, quant, out, calib_split, calib_images, fuse, output, eval_sp
     from export.convert import ExportOptions, export_run
     from mledge.recipe_run import recipe_export
 
-    chosen = ""
     recipe = recipe_export(run)
-    if quant is None:
-        quant = recipe.quant
-        chosen = f" (no --quant: {recipe.why})"
-    calib_images = recipe.calib_images if calib_images is None else calib_images
-    flip_average = recipe.flip_average if flip_average is None else flip_average
+    chosen = f" (no --quant: {recipe.why})" if quant is None else ""
+    quant, calib_images, flip_average = recipe.fill(quant, calib_images, flip_average)
     manifest = export_run(run, out, ExportOptions(quant=quant, calib_split=calib_split, calib_images=calib_images,
                                                   fuse=fuse, output=output, eval_split=eval_split,
                                                   eval_images=eval_images, force=force,

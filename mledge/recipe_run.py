@@ -87,6 +87,11 @@ class RecipeExport:
     flip_average: bool
     why: str
 
+    def fill(self, quant: str | None, calib_images: int | None, flip_average: bool | None) -> tuple[str, int, bool]:
+        """The options asked, the recipe's where one was not given."""
+        return (self.quant if quant is None else quant, self.calib_images if calib_images is None else calib_images,
+                self.flip_average if flip_average is None else flip_average)
+
 
 def recipe_export(run: str | Path) -> RecipeExport:
     if not is_recipe_run(run):
