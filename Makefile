@@ -2,8 +2,6 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 EDGE_VENV := .venv-edge
-# tflite-support writes the bundles' TFLite metadata; it pins protobuf below 4, TensorFlow needs 6 or later.
-META_VENV := .venv-meta
 MEDIAPIPE_VENV := .venv-mediapipe
 BIN := $(VENV)/bin
 DEMO_DIR ?= work/demo
@@ -12,23 +10,15 @@ VOC_ROOT ?= ../shared/data/voc2007/VOCdevkit
 EDGE_FIXTURES ?= build/edge-fixtures
 MLEDGE := $(BIN)/mledge
 
-.PHONY: install install-edge install-metadata install-mediapipe demo test test-main test-edge test-mediapipe test-arm \
+.PHONY: install install-edge install-mediapipe demo test test-main test-edge test-mediapipe test-arm \
 	test-report lint bench-train bench-export bench-edge bench-arm \
 	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes bench-pipeline bench-epoch-parts docs clean
 
-install: $(VENV)/.installed install-metadata
+install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[train,dev,plots,pretrained]'
-	touch $@
-
-# The metadata writer's environment (export/metadata_writer.py runs in it); export finds it here.
-install-metadata: $(META_VENV)/.installed
-$(META_VENV)/.installed:
-	$(PYTHON) -m venv $(META_VENV)
-	$(META_VENV)/bin/pip install -q --upgrade pip
-	$(META_VENV)/bin/pip install -q tflite-support==0.4.4
 	touch $@
 
 # MediaPipe Tasks beside the edge runtime, to check that it reads our bundles' files as we do.
@@ -87,7 +77,8 @@ test-report: install
 
 test: test-main test-edge test-mediapipe
 
-test-main: install
+# Every environment first: tests/test_system_libraries.py checks what each one's compiled modules load.
+test-main: install install-edge install-mediapipe
 	$(BIN)/pytest tests --ignore=tests/edge --ignore=tests/mediapipe --durations=15
 
 # Bundles are built by the training environment, then only loaded by the edge environment.
@@ -104,6 +95,7 @@ test-mediapipe: install install-mediapipe
 # ARM outputs are compared with this host's under the same runtime.
 test-arm: install
 	scripts/arm_sysroot.sh
+	$(BIN)/pytest tests/test_system_libraries.py
 	$(BIN)/python -m tests.edge.fixtures $(EDGE_FIXTURES)
 	MLEDGE_INTERPRETER=tflite_runtime PYTHONPATH=.arm/site-tflite-x86:. $(BIN)/python -m tests.edge.host_reference $(EDGE_FIXTURES)
 	MLEDGE_EDGE_FIXTURES=$(EDGE_FIXTURES) scripts/arm_run.sh litert -m pytest tests/edge -p no:cacheprovider
@@ -164,4 +156,4 @@ docs: install
 	$(BIN)/python scripts/make_docs.py
 
 clean:
-	rm -rf $(VENV) $(EDGE_VENV) $(META_VENV) $(MEDIAPIPE_VENV) build work
+	rm -rf $(VENV) $(EDGE_VENV) $(MEDIAPIPE_VENV) build work

@@ -23,7 +23,7 @@ from edge.bundle import bundle_bytes
 from edge.predictor import Predictor
 from edge.preprocess import mirror
 from export.bundle_writer import file_entry, write_manifest
-from export.metadata import describe, write_metadata, writer_python
+from export.metadata import check_writer, describe, write_metadata
 from export.quantize import QUANT_MODES, representative_dataset
 from toolkit import __version__
 from toolkit.atomic import model_bytes, replace_dir, require_space, staging
@@ -172,7 +172,7 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
         raise UserError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, not {opts.output!r}")
     out = Path(out)
     check_output_folder(out, "bundle", opts.force, (Path(run_path),))
-    writer_python()  # a missing metadata writer is refused before minutes of conversion
+    check_writer()  # a missing metadata writer is refused before minutes of conversion
     run = Run(Path(run_path))
     cfg = run.require_complete()
     models = run.load_models(cfg)

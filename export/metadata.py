@@ -7,39 +7,28 @@ normalization of mean 0 and std 1, since our models normalize inside), and gives
 labels file and, for logits, a sigmoid score calibration so that readers report probabilities.
 The manifest stays what our runtime trusts; its sha256 is of the file with the metadata in it.
 
-tflite-support writes it (export/metadata_writer.py), in an environment of its own: the Python of
-``MLEDGE_METADATA_PYTHON``, else the checkout's ``.venv-meta`` (``make install-metadata``), else
-this one if it has tflite-support.
+export/metadata_writer.py writes it in pure Python (the ``flatbuffers`` package and TensorFlow's
+TFLite schema), the same bytes as tflite-support's metadata writer, without its native library.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from toolkit import __version__
 from toolkit.errors import UserError
 
-WRITER = Path(__file__).with_name("metadata_writer.py")
-METADATA_ENV = Path(__file__).resolve().parents[1] / ".venv-meta"
 NORMALIZATION = {"mean": [0.0], "std": [1.0]}  # the model takes 0..255 and normalizes inside
 
 
-def writer_python() -> str:
-    if os.environ.get("MLEDGE_METADATA_PYTHON"):
-        return os.environ["MLEDGE_METADATA_PYTHON"]
-    if (METADATA_ENV / "bin" / "python").is_file():
-        return str(METADATA_ENV / "bin" / "python")
-    if importlib.util.find_spec("tensorflow_lite_support") is not None:
-        return sys.executable
-    raise UserError("writing a bundle's TFLite metadata needs tflite-support, which cannot share TensorFlow's "
-                    "environment: run `make install-metadata` in the checkout, or set MLEDGE_METADATA_PYTHON to a "
-                    "Python that has tflite-support==0.4.4")
+def check_writer() -> None:
+    """Refuse an export whose metadata cannot be written before minutes of conversion, in one line."""
+    try:
+        import export.metadata_writer  # noqa: F401
+    except ImportError as err:
+        raise UserError(f"writing a bundle's TFLite metadata needs {err.name or err}, which is missing: "
+                        "pip install 'multilabel-edge[train]'") from None
 
 
 def describe(path: Path, labels: list[str], manifest: dict) -> dict:
@@ -67,8 +56,8 @@ def describe(path: Path, labels: list[str], manifest: dict) -> dict:
 
 
 def write_metadata(jobs: list[dict]) -> None:
-    """Every file in one run of the writer (its start, about a second, is paid once)."""
-    proc = subprocess.run([writer_python(), str(WRITER)], input=json.dumps(jobs), capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise UserError(f"{jobs[0]['path']}: writing its TFLite metadata failed ({last[:300]})")
+    """Each job's file rewritten in place with its metadata."""
+    from export.metadata_writer import write
+
+    for job in jobs:
+        write(job)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -151,12 +152,16 @@ def test_the_runs_own_val_scores_are_not_computed_again(runs, tmp_path, monkeypa
 
 
 def test_no_metadata_writer_is_one_line_before_converting(runs, tmp_path, monkeypatch):
-    from export import metadata
+    """A Python without the writer's package (None in sys.modules makes its import fail) is refused
+    before any conversion starts."""
+    import export.convert
 
-    monkeypatch.delenv("MLEDGE_METADATA_PYTHON", raising=False)
-    monkeypatch.setattr(metadata, "METADATA_ENV", tmp_path / "none")
+    monkeypatch.setitem(sys.modules, "flatbuffers", None)
+    monkeypatch.delitem(sys.modules, "export.metadata_writer", raising=False)
+    monkeypatch.setattr(export.convert, "_convert", lambda *a, **k: pytest.fail("converted before refusing"))
     result = CliRunner().invoke(main, ["export", str(runs["multioutput"]), "--out", str(tmp_path / "b")])
-    assert result.exit_code == 2 and "make install-metadata" in result.output and result.output.count("\n") == 1
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "needs flatbuffers" in result.output and "pip install 'multilabel-edge[train]'" in result.output
     assert not (tmp_path / "b").exists()
 
 
