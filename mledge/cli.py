@@ -11,6 +11,7 @@ import click
 
 from mledge.data_commands import data
 from mledge.edge_commands import edge
+from mledge.edge_loop_commands import watch_cmd
 from mledge.export_command import export_cmd
 from mledge.recipes_command import recipes
 from mledge.report_command import report
@@ -18,6 +19,8 @@ from mledge.run_commands import classes, compare, evaluate, runs, weights
 from mledge.train_commands import train
 from toolkit.atomic import disk_full, is_disk_full
 from toolkit.errors import UserError
+
+edge.add_command(watch_cmd)
 
 # Before any command imports TensorFlow: its C++ start-up chatter (set 0 to see it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -1,0 +1,86 @@
+"""``mledge edge watch`` and ``mledge edge serve``: a bundle on a board for days, classifying photos
+as they arrive in a folder or as they are posted to a small HTTP service. Nothing here loads TensorFlow."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from mledge.params import THREADS, THRESHOLD
+from toolkit.errors import UserError
+
+SETTLE = click.FloatRange(0.01, 3600)
+MEGABYTES = click.FloatRange(0.001, 100_000)
+
+
+def result_record(prediction, ms: float, **extra) -> dict:
+    """The JSON line of one photo or frame: what watch, predict --format json on a video and serve print."""
+    return {"source": prediction.source, **extra, "labels": prediction.labels,
+            "probabilities": {c: round(p, 6) for c, p in prediction.probabilities.items()}, "ms": round(ms, 3)}
+
+
+@click.command("watch")
+@click.argument("bundle", type=click.Path())
+@click.argument("folder", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Append the JSON lines to this file, which rotates by size (default: stdout).")
+@click.option("--rotate-mb", default=10.0, show_default=True, type=MEGABYTES,
+              help="Rotate --out at this size: out -> out.1 -> ... (0.001 to 100000 MB).")
+@click.option("--keep", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="Rotated files of --out to keep (1 to 1000); the oldest beyond them is removed.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False),
+              help="Where the watch keeps its position, to resume without classifying a photo twice "
+              "(default: OUT.checkpoint beside --out; with stdout and no --checkpoint a restart starts over).")
+@click.option("--settle", default=1.0, show_default=True, type=SETTLE,
+              help="A photo is complete once its file has not changed for this long (0.01 to 3600 s).")
+@click.option("--poll", default=0.5, show_default=True, type=SETTLE,
+              help="Seconds between looks at the folder when nothing is new (0.01 to 3600).")
+@click.option("--idle-exit", type=click.FloatRange(0, 10_000_000),
+              help="Stop once nothing new has come for this long (seconds; default: run until SIGINT or SIGTERM).")
+@click.option("--threads", type=THREADS, help="Interpreter threads (1 to 256; default: the runtime's choice).")
+@click.option("--threshold", type=THRESHOLD, help="One threshold (0 to 1) for every class instead of the bundle's own.")
+def watch_cmd(bundle, folder, out, rotate_mb, keep, checkpoint, settle, poll, idle_exit, threads, threshold):
+    """Classify every photo in FOLDER (and its subfolders), then each new one once completely written,
+    one JSON line a photo: source, labels, probabilities, ms and the time. A photo that cannot be read
+    is one line on stderr (and a JSON line with its error), and the loop goes on. SIGINT or SIGTERM
+    stops after the photo in hand; run the same command again to go on from there."""
+    from edge.jsonlines import JsonLines
+    from edge.predictor import Predictor
+    from edge.preprocess import ImageError
+    from edge.watch import Checkpoint, Stop, watch
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"{folder}: not a folder")
+    state = Path(checkpoint) if checkpoint else (Path(f"{out}.checkpoint") if out else None)
+    if state is None:
+        click.echo("note: no --out or --checkpoint, so a restart classifies every photo again", err=True)
+    try:
+        checkpoint = Checkpoint.load(state)  # before the bundle loads: a wrong file is refused at once
+    except (ValueError, OSError) as err:
+        raise UserError(str(err)) from None
+    predictor = Predictor(bundle, num_threads=threads)
+    stop = Stop()
+    stop.install()
+    lines = JsonLines(out, max_bytes=int(rotate_mb * (1 << 20)), keep=keep)
+
+    def classify(path: Path) -> None:
+        t0 = time.perf_counter()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        try:
+            prediction = predictor.predict([path], threshold)[0]
+        except ImageError as err:
+            click.echo(f"skipped: {err}", err=True)
+            lines.write({"source": str(path), "time": stamp, "error": str(err)})
+            return
+        lines.write(result_record(prediction, (time.perf_counter() - t0) * 1000, time=stamp))
+
+    try:
+        count = watch(root, classify, checkpoint, state, settle=settle, poll=poll, idle_exit=idle_exit, stop=stop)
+    finally:
+        lines.close()
+    click.echo(f"watched {folder}: {count} photo(s) classified" + (", stopped" if stop else ""), err=True)
+    sys.exit(0)
