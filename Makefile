@@ -12,13 +12,14 @@ MLEDGE := $(BIN)/mledge
 
 .PHONY: install install-edge install-mediapipe demo test test-main test-edge test-mediapipe test-arm \
 	test-report lint bench-train bench-export bench-edge bench-arm \
-	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes bench-pipeline bench-epoch-parts docs clean
+	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes bench-pipeline bench-epoch-parts \
+	bench-soak docs clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[train,dev,plots,pretrained]'
+	$(BIN)/pip install -q -e '.[train,dev,plots,pretrained,serve,video]'
 	touch $@
 
 # MediaPipe Tasks beside the edge runtime, to check that it reads our bundles' files as we do.
@@ -29,12 +30,12 @@ $(MEDIAPIPE_VENV)/.installed: pyproject.toml
 	$(MEDIAPIPE_VENV)/bin/pip install -q -e '.[edge]' mediapipe==1.2.2 pytest
 	touch $@
 
-# The edge environment: numpy, Pillow, LiteRT and pytest; no TensorFlow.
+# The edge environment: numpy, Pillow, LiteRT, the serve and video extras and pytest; no TensorFlow.
 install-edge: $(EDGE_VENV)/.installed
 $(EDGE_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_VENV)/bin/pip install -q --upgrade pip
-	$(EDGE_VENV)/bin/pip install -q -e '.[edge]' pytest hypothesis
+	$(EDGE_VENV)/bin/pip install -q -e '.[edge,serve,video]' pytest hypothesis httpx2
 	touch $@
 
 # The demo's size; make test-report runs a small one (DEMO_IMAGES=160 ...).
@@ -67,13 +68,15 @@ demo: install
 	  --out $(DEMO_DIR)/report.html --force
 
 # The demo's report in a real browser (Debian's chromium, headless): no network request, no console
-# error, every chart drawn; the screenshot lands in build/report.png.
+# error, every chart drawn; the screenshot lands in build/report.png. Then the page of mledge edge
+# serve on the demo's int8 bundle (build/serve.png).
 REPORT_DIR ?= build/report-demo
 test-report: install
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/pip install -q playwright
 	$(MAKE) demo DEMO_DIR=$(REPORT_DIR) DEMO_IMAGES=160 DEMO_EPOCHS=3 DEMO_CLASS_EPOCHS=1 DEMO_WIDTHS=8,16,32
 	$(BIN)/python tests/browser/check_report.py $(REPORT_DIR)/report.html build/report.png
+	$(BIN)/python tests/browser/check_serve_page.py $(REPORT_DIR)/bundles/multioutput-int8 build/serve.png
 
 test: test-main test-edge test-mediapipe
 
@@ -150,6 +153,17 @@ bench-recipes: install
 # The VOC copy as CSV and as COCO (hard links) trains to the same val mAP as from VOC.
 bench-formats: install
 	$(BIN)/python benchmarks/bench_formats.py $(VOC_ROOT) $(BENCH_DIR)
+
+# The edge loop for long (numbers, not a test): 100,000 photos through mledge edge watch and 20,000
+# requests to mledge edge serve at 1, 4 and 16 concurrent, in the edge environment, then a shorter
+# run of each under emulated aarch64. SOAK_BUNDLE: the demo's int8 bundle (make demo first).
+SOAK_BUNDLE ?= $(DEMO_DIR)/bundles/multioutput-int8
+SOAK_PHOTOS ?= 100000
+SOAK_REQUESTS ?= 20000
+bench-soak: install install-edge
+	scripts/arm_sysroot.sh
+	$(EDGE_VENV)/bin/python benchmarks/bench_soak.py $(SOAK_BUNDLE) $(VOC_ROOT)/VOC2007/JPEGImages $(BENCH_DIR) \
+	  --photos $(SOAK_PHOTOS) --requests $(SOAK_REQUESTS) --arm
 
 # Every benchmark table in README.md and docs/ from the records in benchmarks/results/.
 docs: install

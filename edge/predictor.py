@@ -11,7 +11,7 @@ import numpy as np
 
 from edge.bare import open_bare
 from edge.bundle import BundleError, load_interpreter, read_manifest, read_model
-from edge.preprocess import load_image, mirror
+from edge.preprocess import load_image, mirror, prepare
 from edge.tflite_metadata import ScoreCalibration
 
 
@@ -134,6 +134,10 @@ class Predictor:
     def load(self, source) -> np.ndarray:
         """Decode one image to the (H, W, 3) uint8 array the bundle expects."""
         return load_image(source, self.size, self.resize)
+
+    def prepare(self, image) -> np.ndarray:
+        """A decoded PIL image (a video frame) to the array the bundle expects."""
+        return prepare(image, self.size, self.resize)
 
     def predict_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 -> (N, C) probabilities in the bundle's class order; for a bundle exported

@@ -47,6 +47,15 @@ def mirror(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels[:, :, ::-1])
 
 
+def prepare(image: Image.Image, size: tuple[int, int], resize: str = "bilinear") -> np.ndarray:
+    """A decoded image (a photo, or a video frame) to the (H, W, 3) uint8 array of ``size``."""
+    height, width = size
+    image = to_rgb(image)
+    if image.size != (width, height):
+        image = image.resize((width, height), RESIZE_METHODS[resize])
+    return np.asarray(image, dtype=np.uint8)
+
+
 def load_image(source: str | Path | BinaryIO, size: tuple[int, int], resize: str = "bilinear") -> np.ndarray:
     """Decode, apply EXIF orientation, convert to RGB and resize to ``size`` = (height, width).
 
@@ -57,10 +66,6 @@ def load_image(source: str | Path | BinaryIO, size: tuple[int, int], resize: str
     try:
         with Image.open(source) as image:
             image.draft("RGB", (width, height))
-            image = ImageOps.exif_transpose(image)
-            image = to_rgb(image)
-            if image.size != (width, height):
-                image = image.resize((width, height), RESIZE_METHODS[resize])
-            return np.asarray(image, dtype=np.uint8)
+            return prepare(ImageOps.exif_transpose(image), size, resize)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise ImageError(f"{source}: cannot read image ({err})") from None

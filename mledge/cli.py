@@ -11,7 +11,7 @@ import click
 
 from mledge.data_commands import data
 from mledge.edge_commands import edge
-from mledge.edge_loop_commands import watch_cmd
+from mledge.edge_loop_commands import serve_cmd, watch_cmd
 from mledge.export_command import export_cmd
 from mledge.recipes_command import recipes
 from mledge.report_command import report
@@ -21,6 +21,7 @@ from toolkit.atomic import disk_full, is_disk_full
 from toolkit.errors import UserError
 
 edge.add_command(watch_cmd)
+edge.add_command(serve_cmd)
 
 # Before any command imports TensorFlow: its C++ start-up chatter (set 0 to see it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

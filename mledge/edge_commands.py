@@ -83,18 +83,37 @@ def _metadata_lines(path: Path) -> list[str]:
 
 @edge.command("predict")
 @click.argument("bundle", type=click.Path())
-@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("--threads", type=THREADS, help="Interpreter threads (default: the runtime's choice).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
-              help="Output format.")
+              help="Output format for photos (a video or camera always gives JSON lines).")
 @click.option("--threshold", type=THRESHOLD, help="One threshold for every class instead of the bundle's own.")
-def edge_predict(bundle, inputs, threads, fmt, threshold):
+@click.option("--every", default=1, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="For a video or camera: classify one frame in this many (1 to 1000000).")
+@click.option("--camera", type=click.IntRange(0, 255),
+              help="Classify the frames of camera N (0 to 255: /dev/videoN, V4L2) until SIGINT or SIGTERM; "
+              "needs the video extra.")
+def edge_predict(bundle, inputs, threads, fmt, threshold, every, camera):
     """Label images (files or folders) with a bundle, or a bare .tflite image classifier with TFLite
-    metadata (its labels and normalization; thresholds 0.5); unreadable images are reported and skipped."""
+    metadata (its labels and normalization; thresholds 0.5); unreadable images are reported and skipped.
+
+    INPUTS may instead be video files (.mp4, .mkv, ...), or --camera N a camera: one JSON line per
+    classified frame with its number and time (needs pip install 'multilabel-edge[video]')."""
+    from edge.frames import is_video
     from edge.predictor import Predictor
     from edge.preprocess import ImageError, list_images
     from edge.text_table import RowStream
 
+    videos = [item for item in inputs if is_video(Path(item))]
+    if camera is not None or videos:
+        from mledge.edge_loop_commands import predict_frames
+
+        if len(videos) != len(inputs):
+            raise UserError("give photos or videos, not both: " + ", ".join(i for i in inputs if i not in videos))
+        predict_frames(bundle, videos, camera, every, threads, threshold)
+        return
+    if not inputs:
+        raise UserError("give the images, folders or videos to label, or --camera N")
     paths = []
     for item in map(Path, inputs):
         if item.is_dir():

@@ -22,6 +22,38 @@ def result_record(prediction, ms: float, **extra) -> dict:
             "probabilities": {c: round(p, 6) for c, p in prediction.probabilities.items()}, "ms": round(ms, 3)}
 
 
+def predict_frames(bundle: str, videos: list[str], camera: int | None, every: int, threads: int | None,
+                   threshold: float | None) -> None:
+    """``edge predict`` on videos or a camera: one JSON line a classified frame, decoded one at a time."""
+    from edge.frames import VideoError, frames
+    from edge.jsonlines import JsonLines
+    from edge.predictor import Prediction, Predictor
+    from edge.watch import Stop
+
+    for video in videos:
+        if not Path(video).is_file():
+            raise UserError(f"{video}: no such file")
+    predictor = Predictor(bundle, num_threads=threads)
+    stop = Stop()
+    stop.install()
+    sources = [(str(camera), True)] if camera is not None else [(v, False) for v in videos]
+    lines = JsonLines()
+    try:
+        for source, is_camera in sources:
+            for frame in frames(source, every, camera=is_camera):
+                t0 = time.perf_counter()
+                probs = predictor.predict_pixels(predictor.prepare(frame.image))[0]
+                prediction = Prediction(f"/dev/video{source}" if is_camera else source,
+                                        dict(zip(predictor.classes, map(float, probs))),
+                                        predictor.labels_of(probs, threshold))
+                lines.write(result_record(prediction, (time.perf_counter() - t0) * 1000, frame=frame.index,
+                                          frame_time=None if frame.time is None else round(frame.time, 3)))
+                if stop:
+                    return
+    except VideoError as err:
+        raise UserError(str(err)) from None
+
+
 @click.command("watch")
 @click.argument("bundle", type=click.Path())
 @click.argument("folder", type=click.Path())
@@ -84,3 +116,30 @@ def watch_cmd(bundle, folder, out, rotate_mb, keep, checkpoint, settle, poll, id
         lines.close()
     click.echo(f"watched {folder}: {count} photo(s) classified" + (", stopped" if stop else ""), err=True)
     sys.exit(0)
+
+
+@click.command("serve")
+@click.argument("bundle", type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on: localhost only unless told otherwise (0.0.0.0: every interface).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="TCP port (1 to 65535).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Interpreters in the pool (1 to 64): requests beyond them wait for one.")
+@click.option("--threads", type=THREADS, help="Threads of each interpreter (1 to 256; default: the runtime's choice).")
+@click.option("--max-mb", default=10.0, show_default=True, type=MEGABYTES,
+              help="Largest upload accepted (0.001 to 100000 MB); a larger one gets 413.")
+@click.option("--threshold", type=THRESHOLD, help="One threshold (0 to 1) for every class instead of the bundle's own.")
+def serve_cmd(bundle, host, port, workers, threads, max_mb, threshold):
+    """An HTTP service for BUNDLE: POST a photo's bytes to /predict for its labels and probabilities
+    as JSON; GET /health; GET / shows the latest predictions. Needs the serve extra
+    (pip install 'multilabel-edge[serve]')."""
+    try:
+        from edge.serve import serve
+    except ImportError as err:
+        raise UserError(f"mledge edge serve needs {err.name}: pip install 'multilabel-edge[serve]'") from None
+    from edge.bare import read_any
+
+    read_any(bundle)  # a bad bundle is one line before the server starts
+    click.echo(f"serving {bundle} on http://{host}:{port}/ ({workers} interpreter(s)); Ctrl-C stops", err=True)
+    serve(bundle, host, port, workers=workers, num_threads=threads, max_bytes=int(max_mb * (1 << 20)),
+          threshold=threshold)

@@ -66,11 +66,13 @@ for n in $(seq 17 41); do PLATFORMS+=(--platform "manylinux_2_${n}_aarch64"); do
 # would only print false conflicts: --no-warn-conflicts.
 WHEELS=(--no-warn-conflicts --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311
         "${PLATFORMS[@]}")
-if [ ! -d "$ARM/site-litert/ai_edge_litert" ]; then
-  "$PIP" install -q --target "$ARM/site-litert" "${WHEELS[@]}" ai-edge-litert numpy pillow pytest click
+if [ ! -d "$ARM/site-litert/ai_edge_litert" ] || [ ! -d "$ARM/site-litert/starlette" ]; then
+  "$PIP" install -q --target "$ARM/site-litert" "${WHEELS[@]}" ai-edge-litert numpy pillow pytest click \
+    starlette uvicorn av httpx2
 fi
-if [ ! -d "$ARM/site-tflite/tflite_runtime" ]; then
-  "$PIP" install -q --target "$ARM/site-tflite" "${WHEELS[@]}" "tflite-runtime==2.14.0" "numpy<2" pillow pytest click
+if [ ! -d "$ARM/site-tflite/tflite_runtime" ] || [ ! -d "$ARM/site-tflite/starlette" ]; then
+  "$PIP" install -q --target "$ARM/site-tflite" "${WHEELS[@]}" "tflite-runtime==2.14.0" "numpy<2" pillow pytest click \
+    starlette uvicorn av httpx2
 fi
 # tflite-runtime 2.14 for this x86 host too: ARM is compared with the host under the same runtime.
 if [ ! -d "$ARM/site-tflite-x86/tflite_runtime" ]; then

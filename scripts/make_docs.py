@@ -39,6 +39,11 @@ BENCHES = {
                           "precision, head and map storage: maps a second."),
     "bench_pipeline": ("make bench-pipeline", "From photos to a checked bundle (`mledge train DATA --recipe "
                        "edge-best`, then `mledge export RUN`), stage by stage, each timed commit side by side."),
+    "bench_soak": ("make bench-soak", "`mledge edge watch` on photos copied into its folder as it runs, and "
+                   "`mledge edge serve` under a bounded local client at 1, 4 and 16 concurrent; ms: decode + run "
+                   "(watch) or the client's round trip (serve); RSS of the watch or the server; lost and twice from "
+                   "reading every line and answer back."),
+    "bench_soak_blocks": ("make bench-soak", "The same runs by 10,000: latency and RSS at the end of each."),
     "bench_arm": ("make bench-arm", "EMULATED aarch64 (qemu-user, cortex-a72): compare bundles by ratio only."),
     "bench_arm_roofline": ("make bench-arm", "ESTIMATE, not a measurement: a Pi 4 / Pi 5 roofline per photo."),
 }
@@ -214,7 +219,17 @@ def tiers(_: None = None) -> str:
     return "\n".join(out).rstrip()
 
 
-SECTIONS: dict[str, Callable[[], str]] = {"study": study, "recipes": recipes, "pipeline": pipeline, "tiers": tiers}
+def soak(_: None = None) -> str:
+    """make bench-soak's summary rows: the long watch and the service at each concurrency."""
+    records = latest(read("bench_soak"))
+    if not records:
+        return "_No bench-soak record yet: run `make bench-soak`, then `make docs`._"
+    return table(records, ["row", "requests", "per_s", "p50_ms", "p99_ms", "worst_block_p99_ms", "rss_start_MB",
+                           "rss_end_MB", "growth_MB", "lost", "twice"])
+
+
+SECTIONS: dict[str, Callable[[], str]] = {"study": study, "recipes": recipes, "pipeline": pipeline, "tiers": tiers,
+                                          "soak": soak}
 WHOLE: dict[str, Callable[[], str]] = {"bench_pipeline": pipeline}  # every run shown: a before and an after
 MARKED = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
