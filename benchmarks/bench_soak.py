@@ -102,14 +102,16 @@ def soak_watch(python: list[str], bundle: str, sources: list[Path], count: int, 
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=120)
     lines = sorted(out.parent.glob("out.jsonl*"), key=lambda p: -int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0)
-    ms, seen = [], collections.Counter()
+    ms, seen, errors = [], collections.Counter(), 0
     for path in lines:
         if path.name.endswith(".checkpoint"):
             continue
         for line in path.read_text().splitlines():
             row = json.loads(line)
             seen[row["source"]] += 1
-            ms.append(row.get("ms", np.nan))
+            errors += "error" in row
+            if "ms" in row:
+                ms.append(row["ms"])
     expected = {str(folder / f"{k // 1000:03d}" / f"p{k:07d}.jpg") for k in range(count)}
     blocks = []
     for start in range(0, len(ms), BLOCK):
@@ -122,7 +124,7 @@ def soak_watch(python: list[str], bundle: str, sources: list[Path], count: int, 
                "worst_block_p99_ms": max(b["p99_ms"] for b in blocks), "rss_start_MB": round(rss["start"], 1),
                "rss_end_MB": round(rss["end"], 1), "growth_MB": round(rss["end"] - rss["start"], 1),
                "lost": len(expected - set(seen)), "twice": sum(1 for c in seen.values() if c > 1),
-               "files": len(lines) - 1}
+               "errors": errors, "files": len(lines) - 1}
     shutil.rmtree(work, ignore_errors=True)
     return summary, blocks
 

@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.preprocess import IMAGE_SUFFIXES
+from edge.preprocess import IMAGE_SUFFIXES, ImageError
 
+GRACE = 10  # a photo that cannot be read is given this many times --settle to be written whole
 Position = tuple[int, str]  # (change time in ns, path relative to the folder)
 
 
@@ -124,16 +125,26 @@ def ready(root: Path, checkpoint: Checkpoint, settle: float) -> Iterator[tuple[P
         yield position, path
 
 
-def watch(root: Path, classify: Callable[[Path], None], checkpoint: Checkpoint, checkpoint_path: Path | None,
-          settle: float = 1.0, poll: float = 0.5, idle_exit: float | None = None, stop: Stop | None = None) -> int:
+def watch(root: Path, classify: Callable[[Path], None], on_error: Callable[[Path, ImageError], None],
+          checkpoint: Checkpoint, checkpoint_path: Path | None, settle: float = 1.0, poll: float = 0.5,
+          idle_exit: float | None = None, stop: Stop | None = None) -> int:
     """Classify each photo under root past the checkpoint once, in order, saving the checkpoint after
-    each, until stopped (or idle for ``idle_exit`` seconds); returns how many were classified."""
+    each, until stopped (or idle for ``idle_exit`` seconds); returns how many were taken.
+
+    A photo that cannot be read while its file changed less than GRACE settles ago is tried again
+    later (a copier stalled between creating it and writing it); after that it goes to ``on_error``."""
     stop = stop if stop is not None else Stop()
     count, idle_since = 0, time.monotonic()
     while not stop:
-        took, folders = 0, dict(checkpoint.folders)
+        took, waiting, folders = 0, False, dict(checkpoint.folders)
         for position, path in ready(root, checkpoint, settle):
-            classify(path)
+            try:
+                classify(path)
+            except ImageError as err:
+                if time.time_ns() - position[0] < GRACE * settle * 1e9:
+                    waiting = True  # the next look takes it again, or its new position once it changes
+                    break
+                on_error(path, err)
             checkpoint.done = position
             checkpoint.save(checkpoint_path)
             count, took = count + 1, took + 1
@@ -141,10 +152,10 @@ def watch(root: Path, classify: Callable[[Path], None], checkpoint: Checkpoint, 
                 break
         if checkpoint.folders != folders:  # a folder came or went: written only then (an SD card wears)
             checkpoint.save(checkpoint_path)
-        if took:
+        if took or waiting:
             idle_since = time.monotonic()
-        elif idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
+        if not took and idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
             break
-        else:
+        if not took:
             time.sleep(poll)  # a signal ends it within one poll
     return count

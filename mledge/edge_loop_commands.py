@@ -13,6 +13,7 @@ from mledge.params import THREADS, THRESHOLD
 from toolkit.errors import UserError
 
 SETTLE = click.FloatRange(0.01, 3600)
+STAMP = "%Y-%m-%dT%H:%M:%S%z"
 MEGABYTES = click.FloatRange(0.001, 100_000)
 
 
@@ -81,7 +82,6 @@ def watch_cmd(bundle, folder, out, rotate_mb, keep, checkpoint, settle, poll, id
     stops after the photo in hand; run the same command again to go on from there."""
     from edge.jsonlines import JsonLines
     from edge.predictor import Predictor
-    from edge.preprocess import ImageError
     from edge.watch import Checkpoint, Stop, watch
 
     root = Path(folder)
@@ -101,17 +101,16 @@ def watch_cmd(bundle, folder, out, rotate_mb, keep, checkpoint, settle, poll, id
 
     def classify(path: Path) -> None:
         t0 = time.perf_counter()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        try:
-            prediction = predictor.predict([path], threshold)[0]
-        except ImageError as err:
-            click.echo(f"skipped: {err}", err=True)
-            lines.write({"source": str(path), "time": stamp, "error": str(err)})
-            return
-        lines.write(result_record(prediction, (time.perf_counter() - t0) * 1000, time=stamp))
+        prediction = predictor.predict([path], threshold)[0]
+        lines.write(result_record(prediction, (time.perf_counter() - t0) * 1000, time=time.strftime(STAMP)))
+
+    def unreadable(path: Path, err: Exception) -> None:
+        click.echo(f"skipped: {err}", err=True)
+        lines.write({"source": str(path), "time": time.strftime(STAMP), "error": str(err)})
 
     try:
-        count = watch(root, classify, checkpoint, state, settle=settle, poll=poll, idle_exit=idle_exit, stop=stop)
+        count = watch(root, classify, unreadable, checkpoint, state, settle=settle, poll=poll, idle_exit=idle_exit,
+                      stop=stop)
     finally:
         lines.close()
     click.echo(f"watched {folder}: {count} photo(s) classified" + (", stopped" if stop else ""), err=True)

@@ -69,6 +69,23 @@ def test_a_half_written_photo_is_classified_once_complete(bundle, tmp_path):
     assert rec["ms"] > 0 and "skipped" not in err
 
 
+def test_a_copy_that_stalls_past_settle_is_read_again_not_reported(bundle, tmp_path):
+    """Half a photo, still for longer than --settle: unreadable, so it is tried again while it is
+    younger than ten settles, and classified once the rest comes."""
+    folder, out = tmp_path / "in", tmp_path / "out.jsonl"
+    folder.mkdir()
+    whole = photo(tmp_path / "whole.jpg", 3).read_bytes()
+    proc = start(bundle, folder, out, "--idle-exit", "1")
+    with open(folder / "stalled.jpg", "wb") as f:
+        f.write(whole[: len(whole) // 2])
+        f.flush()
+        time.sleep(1.0 * SLOW)
+        f.write(whole[len(whole) // 2 :])
+    _, err = proc.communicate(timeout=60 * SLOW)
+    (rec,) = records(out)
+    assert proc.returncode == 0 and "error" not in rec and "skipped" not in err
+
+
 def test_an_unreadable_photo_is_one_line_and_the_loop_goes_on(bundle, tmp_path):
     folder, out = tmp_path / "in", tmp_path / "out.jsonl"
     folder.mkdir()
