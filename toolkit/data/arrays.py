@@ -14,6 +14,7 @@ from edge.predictor import sigmoid
 from edge.preprocess import ImageError, load_image
 from toolkit.data.dataset import Split
 from toolkit.errors import UserError
+from toolkit.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +67,25 @@ def load_arrays(data: Split, size: int, *, difficult: str = "ignore", on_bad_ima
                 raise UserError(str(err)) from None
             log.warning("skipping %s", err)
             return None
+        finally:
+            progress.update()
 
+    # Each photo goes straight into its row: the split is in memory once, not as a list and its copy.
+    images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    readable = np.zeros(len(paths), dtype=bool)
+    progress = Progress(f"decoding {data.split}", len(paths))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = list(pool.map(decode, paths))
-    keep = [k for k, image in enumerate(decoded) if image is not None]
-    if not keep:
+        for k, image in enumerate(pool.map(decode, paths)):
+            if image is not None:
+                images[k], readable[k] = image, True
+    progress.close()
+    keep = np.flatnonzero(readable)
+    if not len(keep):
         raise UserError(f"{data.root}: no readable image in split {data.split!r}")
     y, mask = data.targets(difficult)
     return SplitArrays(
         ids=[ids[k] for k in keep],
-        images=np.stack([decoded[k] for k in keep]),
+        images=images if len(keep) == len(paths) else images[keep],
         labels=y[keep],
         mask=mask[keep],
     )

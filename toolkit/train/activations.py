@@ -19,6 +19,7 @@ import numpy as np
 
 from toolkit.errors import UserError
 from toolkit.predict import predict_batches
+from toolkit.progress import Progress
 
 log = logging.getLogger("mledge.train")
 TOLERANCE = 1e-2  # max |TFLite - Keras| on a map; float32 op order gives about 1e-4
@@ -48,7 +49,7 @@ def _graph(prefix) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(prefix).convert()
 
 
-def _run(graph: bytes, images: np.ndarray, out: np.ndarray, start: int, stop: int) -> None:
+def _run(graph: bytes, images: np.ndarray, out: np.ndarray, start: int, stop: int, progress: Progress) -> None:
     from edge.runtime import make_interpreter
 
     interpreter = make_interpreter(graph, 1)
@@ -57,15 +58,18 @@ def _run(graph: bytes, images: np.ndarray, out: np.ndarray, start: int, stop: in
         interpreter.set_tensor(source, images[i : i + 1].astype(np.float32))
         interpreter.invoke()
         out[i] = interpreter.get_tensor(target)[0]
+        progress.update()
 
 
 def _tflite_maps(graph: bytes, images: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
     out = np.empty((len(images), *shape), dtype)
     workers = max(1, min(len(os.sched_getaffinity(0)), len(images)))
     bounds = np.linspace(0, len(images), workers + 1).astype(int)
+    progress = Progress("caching the frozen prefix's maps", len(images))
     with ThreadPoolExecutor(workers) as pool:
-        for job in [pool.submit(_run, graph, images, out, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
+        for job in [pool.submit(_run, graph, images, out, a, b, progress) for a, b in zip(bounds[:-1], bounds[1:])]:
             job.result()
+    progress.close()
     return out
 
 
