@@ -25,7 +25,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from edge.predictor import Predictor
@@ -105,8 +105,11 @@ def create_app(bundle: str | Path, workers: int = 1, num_threads: int | None = N
     async def page(_: Request) -> HTMLResponse:
         return HTMLResponse(PAGE.format(bundle=html.escape(Path(bundle).name)))
 
+    async def no_icon(_: Request) -> Response:  # what a browser asks for first: nothing, not a 404
+        return Response(status_code=204)
+
     return Starlette(routes=[Route("/predict", predict, methods=["POST"]), Route("/health", health),
-                             Route("/latest", recent), Route("/", page)])
+                             Route("/latest", recent), Route("/", page), Route("/favicon.ico", no_icon)])
 
 
 def serve(bundle: str | Path, host: str, port: int, **options) -> None:

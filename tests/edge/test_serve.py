@@ -71,6 +71,7 @@ def test_health_and_latest_are_bounded(client):
     assert health["status"] == "ok" and len(health["classes"]) == 20 and health["photos"] >= LATEST + 5
     latest = client.get("/latest").json()
     assert len(latest) == LATEST and latest[0]["time"] and client.get("/").text.startswith("<!doctype html>")
+    assert client.get("/favicon.ico").status_code == 204 and client.get("/nowhere").status_code == 404
 
 
 def free_port() -> int:
