@@ -33,13 +33,15 @@ Position = tuple[int, str]  # (change time in ns, path relative to the folder)
 
 @dataclass
 class Checkpoint:
+    root: str  # the folder watched (resolved): a checkpoint says nothing of another
     done: Position = (-1, "")  # every photo at or before this position has been classified
     folders: dict[str, tuple[int, int]] = field(default_factory=dict)  # subfolder -> (inode, time first seen)
 
     @classmethod
-    def load(cls, path: Path | None) -> Checkpoint:
+    def load(cls, path: Path | None, root: Path) -> Checkpoint:
+        here = str(root.resolve())
         if path is None or not path.exists():
-            return cls()
+            return cls(here)
         try:
             data = json.loads(path.read_text())
             done, folders = data["done"], data["folders"]
@@ -47,9 +49,13 @@ class Checkpoint:
                 raise ValueError(f"its position is {str(done)[:40]}")
             if not all(isinstance(k, str) and _ints(v) and len(v) == 2 for k, v in folders.items()):
                 raise ValueError("its folders are not (inode, time) pairs")
-            return cls(tuple(done), {k: tuple(v) for k, v in folders.items()})
+            theirs = data["root"]
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
             raise ValueError(f"{path}: not a watch checkpoint ({err})") from None
+        if theirs != here:
+            raise ValueError(f"{path}: the checkpoint of a watch of {theirs}, not of {here} "
+                             "(another --out or --checkpoint for this folder)")
+        return cls(here, tuple(done), {k: tuple(v) for k, v in folders.items()})
 
     def save(self, path: Path | None) -> None:
         """Atomic (a temporary file and a rename), not synced: a crash of the machine may lose the
@@ -57,7 +63,7 @@ class Checkpoint:
         if path is None:
             return
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps({"done": list(self.done), "folders": self.folders}))
+        tmp.write_text(json.dumps({"root": self.root, "done": list(self.done), "folders": self.folders}))
         os.replace(tmp, path)
 
 
@@ -67,7 +73,8 @@ def _ints(values) -> bool:
 
 def scan(root: Path, checkpoint: Checkpoint) -> list[tuple[Position, Path]]:
     """The photos under root past the checkpoint, in order; updates its folders (new ones get their
-    time of arrival, vanished ones are dropped)."""
+    time of arrival, vanished ones are dropped). A folder that cannot be listed (a share that is
+    away for a moment) keeps what it held: back, its photos are not taken as new."""
     found: list[tuple[Position, Path]] = []
     seen: dict[str, tuple[int, int]] = {}
 
@@ -75,7 +82,8 @@ def scan(root: Path, checkpoint: Checkpoint) -> list[tuple[Position, Path]]:
         try:
             entries = list(os.scandir(folder))
         except OSError:
-            return  # removed while we looked, or unreadable: the next scan sees it again
+            seen.update((k, v) for k, v in checkpoint.folders.items() if not rel or k.startswith(f"{rel}/"))
+            return
         for entry in entries:
             if entry.name.startswith("."):
                 continue

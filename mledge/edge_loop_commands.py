@@ -91,7 +91,7 @@ def watch_cmd(bundle, folder, out, rotate_mb, keep, checkpoint, settle, poll, id
     if state is None:
         click.echo("note: no --out or --checkpoint, so a restart classifies every photo again", err=True)
     try:
-        checkpoint = Checkpoint.load(state)  # before the bundle loads: a wrong file is refused at once
+        checkpoint = Checkpoint.load(state, root)  # before the bundle loads: a wrong file is refused at once
     except (ValueError, OSError) as err:
         raise UserError(str(err)) from None
     predictor = Predictor(bundle, num_threads=threads)

@@ -163,10 +163,33 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line(bundle, tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "my notes"
 
 
+def test_the_checkpoint_of_another_folder_is_refused(bundle, tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    photo(tmp_path / "a" / "one.jpg", 0)
+    first = start(bundle, tmp_path / "a", tmp_path / "out.jsonl", "--idle-exit", "0.5")
+    first.communicate(timeout=60 * SLOW)
+    proc = start(bundle, tmp_path / "b", tmp_path / "out.jsonl", "--idle-exit", "0")
+    _, err = proc.communicate(timeout=60 * SLOW)
+    assert proc.returncode == 2 and "the checkpoint of a watch of" in err and str(tmp_path / "a") in err
+
+
+def test_a_folder_that_cannot_be_listed_keeps_what_it_held(tmp_path):
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day1" / "a.jpg").write_bytes(b"x")
+    checkpoint = Checkpoint(str(tmp_path))
+    checkpoint.done = scan(tmp_path, checkpoint)[-1][0]
+    held = dict(checkpoint.folders)
+    os.rename(tmp_path, tmp_path.with_name("away"))  # the share is gone for a moment
+    assert scan(tmp_path, checkpoint) == [] and checkpoint.folders == held
+    os.rename(tmp_path.with_name("away"), tmp_path)
+    assert scan(tmp_path, checkpoint) == []  # back: nothing is new
+
+
 def test_scan_lists_only_photos_past_the_checkpoint_in_order(tmp_path):
     for name in ("b.jpg", "a.png", "notes.txt", ".hidden.jpg", "c.jpg.part"):
         (tmp_path / name).write_bytes(b"x")
-    checkpoint = Checkpoint()
+    checkpoint = Checkpoint(str(tmp_path))
     found = scan(tmp_path, checkpoint)
     assert sorted(p.name for _, p in found) == ["a.png", "b.jpg"]
     assert [pos for pos, _ in found] == sorted(pos for pos, _ in found)
@@ -174,3 +197,4 @@ def test_scan_lists_only_photos_past_the_checkpoint_in_order(tmp_path):
     assert [p for _, p in scan(tmp_path, checkpoint)] == [found[1][1]]
     shutil.rmtree(tmp_path)
     assert scan(tmp_path, checkpoint) == []  # the folder gone: nothing, no error
+    assert Checkpoint.load(None, tmp_path).done == (-1, "")
