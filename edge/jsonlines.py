@@ -15,6 +15,25 @@ import sys
 from pathlib import Path
 
 
+def record(prediction, ms: float, **extra) -> dict:
+    """The JSON line of one photo or frame, as watch, predict on a video and serve write it."""
+    return {"source": prediction.source, **extra, "labels": prediction.labels,
+            "probabilities": {c: round(p, 6) for c, p in prediction.probabilities.items()}, "ms": round(ms, 3)}
+
+
+def ours(path: Path) -> bool:
+    """Whether ``path`` is absent, empty, or JSON lines of results (what may be appended to and rotated)."""
+    try:
+        with path.open("rb") as f:
+            first = f.readline(1 << 16)
+    except FileNotFoundError:
+        return True
+    try:
+        return not first.strip() or "source" in json.loads(first)
+    except (ValueError, TypeError):
+        return False
+
+
 class JsonLines:
     def __init__(self, path: str | Path | None = None, max_bytes: int = 10 << 20, keep: int = 5):
         self.path = Path(path) if path else None

@@ -28,7 +28,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from edge.predictor import Predictor
+from edge.jsonlines import record
+from edge.predictor import Prediction, Predictor
 from edge.preprocess import ImageError
 from edge.serve_page import PAGE
 
@@ -71,8 +72,7 @@ def create_app(bundle: str | Path, workers: int = 1, num_threads: int | None = N
             labels = predictor.labels_of(probs, threshold)
         finally:
             pool.put(predictor)
-        return {"source": name, "labels": labels,
-                "probabilities": {c: round(float(p), 6) for c, p in zip(classes, probs)}, "ms": round(ms, 3)}
+        return record(Prediction(name, dict(zip(classes, map(float, probs))), labels), ms)
 
     def refuse(status: int, message: str) -> JSONResponse:
         served["refused"] += 1

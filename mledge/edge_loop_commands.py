@@ -17,17 +17,11 @@ STAMP = "%Y-%m-%dT%H:%M:%S%z"
 MEGABYTES = click.FloatRange(0.001, 100_000)
 
 
-def result_record(prediction, ms: float, **extra) -> dict:
-    """The JSON line of one photo or frame: what watch, predict --format json on a video and serve print."""
-    return {"source": prediction.source, **extra, "labels": prediction.labels,
-            "probabilities": {c: round(p, 6) for c, p in prediction.probabilities.items()}, "ms": round(ms, 3)}
-
-
 def predict_frames(bundle: str, videos: list[str], camera: int | None, every: int, threads: int | None,
                    threshold: float | None) -> None:
     """``edge predict`` on videos or a camera: one JSON line a classified frame, decoded one at a time."""
     from edge.frames import VideoError, frames
-    from edge.jsonlines import JsonLines
+    from edge.jsonlines import JsonLines, record
     from edge.predictor import Prediction, Predictor
     from edge.watch import Stop
 
@@ -47,8 +41,8 @@ def predict_frames(bundle: str, videos: list[str], camera: int | None, every: in
                 prediction = Prediction(f"/dev/video{source}" if is_camera else source,
                                         dict(zip(predictor.classes, map(float, probs))),
                                         predictor.labels_of(probs, threshold))
-                lines.write(result_record(prediction, (time.perf_counter() - t0) * 1000, frame=frame.index,
-                                          frame_time=None if frame.time is None else round(frame.time, 3)))
+                lines.write(record(prediction, (time.perf_counter() - t0) * 1000, frame=frame.index,
+                                   frame_time=None if frame.time is None else round(frame.time, 3)))
                 if stop:
                     return
     except VideoError as err:
@@ -80,13 +74,15 @@ def watch_cmd(bundle, folder, out, rotate_mb, keep, checkpoint, settle, poll, id
     one JSON line a photo: source, labels, probabilities, ms and the time. A photo that cannot be read
     is one line on stderr (and a JSON line with its error), and the loop goes on. SIGINT or SIGTERM
     stops after the photo in hand; run the same command again to go on from there."""
-    from edge.jsonlines import JsonLines
+    from edge.jsonlines import JsonLines, ours, record
     from edge.predictor import Predictor
     from edge.watch import Checkpoint, Stop, watch
 
     root = Path(folder)
     if not root.is_dir():
         raise UserError(f"{folder}: not a folder")
+    if out and not ours(Path(out)):
+        raise UserError(f"{out}: not a file of watch results, so not appended to or rotated (another --out)")
     state = Path(checkpoint) if checkpoint else (Path(f"{out}.checkpoint") if out else None)
     if state is None:
         click.echo("note: no --out or --checkpoint, so a restart classifies every photo again", err=True)
@@ -102,7 +98,7 @@ def watch_cmd(bundle, folder, out, rotate_mb, keep, checkpoint, settle, poll, id
     def classify(path: Path) -> None:
         t0 = time.perf_counter()
         prediction = predictor.predict([path], threshold)[0]
-        lines.write(result_record(prediction, (time.perf_counter() - t0) * 1000, time=time.strftime(STAMP)))
+        lines.write(record(prediction, (time.perf_counter() - t0) * 1000, time=time.strftime(STAMP)))
 
     def unreadable(path: Path, err: Exception) -> None:
         click.echo(f"skipped: {err}", err=True)

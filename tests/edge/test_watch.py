@@ -198,3 +198,12 @@ def test_scan_lists_only_photos_past_the_checkpoint_in_order(tmp_path):
     shutil.rmtree(tmp_path)
     assert scan(tmp_path, checkpoint) == []  # the folder gone: nothing, no error
     assert Checkpoint.load(None, tmp_path).done == (-1, "")
+
+
+def test_an_out_file_that_is_not_results_is_left_alone(bundle, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    proc = start(bundle, tmp_path / "in", tmp_path / "notes.txt", "--idle-exit", "0")
+    _, err = proc.communicate(timeout=60 * SLOW)
+    assert proc.returncode == 2 and "not a file of watch results" in err
+    assert (tmp_path / "notes.txt").read_text() == "my notes\n"
