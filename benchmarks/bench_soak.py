@@ -23,7 +23,6 @@ import itertools
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import results  # noqa: E402
 from edge.preprocess import list_images  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
+from tests.edge.service import start_service  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = 10_000
@@ -129,23 +129,6 @@ def soak_watch(python: list[str], bundle: str, sources: list[Path], count: int, 
     return summary, blocks
 
 
-def start_server(python: list[str], bundle: str) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([*python, "-m", "mledge", "edge", "serve", bundle, "--port", str(port), "--workers", "2",
-                             "--threads", "1"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                sys.exit(f"the service did not start: {proc.stderr.read().decode()[-300:]}")
-            time.sleep(0.2)
-
-
 def load(port: int, photos: list[bytes], requests: int, concurrent: int, tag: str) -> tuple[np.ndarray, int, int]:
     """``requests`` posts from ``concurrent`` threads: (latency ms by request, wrong answers, failures)."""
     latency = np.full(requests, np.nan)
@@ -184,7 +167,7 @@ def load(port: int, photos: list[bytes], requests: int, concurrent: int, tag: st
 
 
 def soak_serve(python: list[str], bundle: str, photos: list[bytes], requests: int, levels: list[int], label: str):
-    proc, port = start_server(python, bundle)
+    proc, port = start_service(python, bundle, "--workers", "2", "--threads", "1")
     load(port, photos, 200, 2, "warmup")
     summaries, blocks, sent = [], [], 200
     try:

@@ -10,33 +10,17 @@ from __future__ import annotations
 import http.client
 import io
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.edge.service import start_service  # noqa: E402
+
 PHOTOS = 3
-
-
-def start(bundle: str) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "mledge", "edge", "serve", bundle, "--port", str(port)])
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("FAILED: mledge edge serve did not start") from None
-            time.sleep(0.2)
 
 
 def post_photos(port: int) -> None:
@@ -53,7 +37,7 @@ def check(bundle: str, screenshot: Path) -> list[str]:
     if not browser_path:
         return ["chromium is not installed (apt-get install chromium)"]
     problems: list[str] = []
-    proc, port = start(bundle)
+    proc, port = start_service([sys.executable], bundle)
     base = f"http://127.0.0.1:{port}/"
     try:
         post_photos(port)

@@ -9,7 +9,6 @@ import io
 import json
 import socket
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from edge.bench import worker_python  # noqa: E402
 from edge.predictor import Predictor  # noqa: E402
 from edge.serve import LATEST, create_app  # noqa: E402
+from tests.edge.service import start_service  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,25 +74,9 @@ def test_health_and_latest_are_bounded(client):
     assert client.get("/favicon.ico").status_code == 204 and client.get("/nowhere").status_code == 404
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_concurrent_requests_to_a_real_server_each_get_their_own_answer(bundle):
-    port = free_port()
-    proc = subprocess.Popen([*worker_python(), "-m", "mledge", "edge", "serve", str(bundle), "--port", str(port),
-                             "--workers", "2"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc, port = start_service(worker_python(), bundle, "--workers", "2")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
-                time.sleep(0.1)
         photos = [jpeg(k) for k in range(8)]
         want = [p.labels for p in Predictor(bundle).predict([io.BytesIO(b) for b in photos])]
 
