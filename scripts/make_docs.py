@@ -220,8 +220,8 @@ def tiers(_: None = None) -> str:
 
 
 def soak(_: None = None) -> str:
-    """make bench-soak's summary rows, with the RSS growth after the first 10,000 (from the rows by
-    10,000 the same commit recorded on the same machine): what the loop holds once warm."""
+    """make bench-soak's summary rows, with the watch's RSS growth after its first 10,000 photos (from
+    the rows by 10,000 the same commit recorded on the same machine): what the loop holds once warm."""
     records = latest(read("bench_soak"))
     if not records:
         return "_No bench-soak record yet: run `make bench-soak`, then `make docs`._"
@@ -229,7 +229,7 @@ def soak(_: None = None) -> str:
              for r in latest(read("bench_soak_blocks"))}
     for r in records:
         warm = first.get((machine_label(r["machine"]), r["commit"], f"{r['row']} 1-10000"))
-        if warm is not None and r["figures"]["requests"] > 10_000:
+        if warm is not None and r["row"].endswith(" watch") and r["figures"]["requests"] > 10_000:
             r["figures"]["growth_after_10k_MB"] = round(r["figures"]["rss_end_MB"] - warm, 1)
     return table(records, ["row", "requests", "per_s", "p50_ms", "p99_ms", "worst_block_p99_ms", "rss_start_MB",
                            "rss_end_MB", "growth_MB", "growth_after_10k_MB", "lost", "twice"])
