@@ -43,7 +43,8 @@ BENCHES = {
                    "`mledge edge serve` under a bounded local client at 1, 4 and 16 concurrent; ms: decode + run "
                    "(watch) or the client's round trip (serve); RSS of the watch or the server; lost and twice from "
                    "reading every line and answer back."),
-    "bench_soak_blocks": ("make bench-soak", "The same runs by 10,000: latency and RSS at the end of each."),
+    "bench_soak_blocks": ("make bench-soak", "The same runs by 10,000: latency, and RSS (the watch's at the end of "
+                          "each 10,000, the service's at the end of each concurrency level)."),
     "bench_arm": ("make bench-arm", "EMULATED aarch64 (qemu-user, cortex-a72): compare bundles by ratio only."),
     "bench_arm_roofline": ("make bench-arm", "ESTIMATE, not a measurement: a Pi 4 / Pi 5 roofline per photo."),
 }
