@@ -226,10 +226,11 @@ def soak(_: None = None) -> str:
     records = latest(read("bench_soak"))
     if not records:
         return "_No bench-soak record yet: run `make bench-soak`, then `make docs`._"
-    first = {(machine_label(r["machine"]), r["commit"], r["row"]): r["figures"]["rss_MB"]
+    # by commit without "-dirty": the summary's record, written first, leaves the tree dirty for the blocks'
+    first = {(machine_label(r["machine"]), r["commit"].removesuffix("-dirty"), r["row"]): r["figures"]["rss_MB"]
              for r in latest(read("bench_soak_blocks"))}
     for r in records:
-        warm = first.get((machine_label(r["machine"]), r["commit"], f"{r['row']} 1-10000"))
+        warm = first.get((machine_label(r["machine"]), r["commit"].removesuffix("-dirty"), f"{r['row']} 1-10000"))
         if warm is not None and r["row"].endswith(" watch") and r["figures"]["requests"] > 10_000:
             r["figures"]["growth_after_10k_MB"] = round(r["figures"]["rss_end_MB"] - warm, 1)
     return table(records, ["row", "requests", "per_s", "p50_ms", "p99_ms", "worst_block_p99_ms", "rss_start_MB",
