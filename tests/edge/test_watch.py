@@ -79,7 +79,7 @@ def test_a_copy_that_stalls_past_settle_is_read_again_not_reported(bundle, tmp_p
     with open(folder / "stalled.jpg", "wb") as f:
         f.write(whole[: len(whole) // 2])
         f.flush()
-        time.sleep(1.0 * SLOW)
+        time.sleep(1.0)  # past --settle (0.3 s), within GRACE settles (3 s): not SLOW-scaled
         f.write(whole[len(whole) // 2 :])
     _, err = proc.communicate(timeout=60 * SLOW)
     (rec,) = records(out)
