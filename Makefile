@@ -13,7 +13,7 @@ MLEDGE := $(BIN)/mledge
 .PHONY: install install-edge install-mediapipe demo test test-main test-edge test-mediapipe test-arm \
 	test-report lint bench-train bench-export bench-edge bench-arm \
 	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes bench-pipeline bench-epoch-parts \
-	bench-soak docs clean
+	bench-soak bench-scale docs clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -164,6 +164,13 @@ bench-soak: install install-edge
 	scripts/arm_sysroot.sh
 	$(EDGE_VENV)/bin/python benchmarks/bench_soak.py $(SOAK_BUNDLE) $(VOC_ROOT)/VOC2007/JPEGImages $(BENCH_DIR) \
 	  --photos $(SOAK_PHOTOS) --requests $(SOAK_REQUESTS) --arm
+
+# Photos beyond memory (numbers, not a test): mledge data synth at 224 px with each of SCALE_SIZES photos,
+# then the edge-fast recipe with --epochs 2 and its export: seconds per 1,000 photos and peak memory.
+SCALE_SIZES ?= 2500,10000,40000
+bench-scale: install
+	$(MLEDGE) weights import efficientnet-lite0
+	$(BIN)/python benchmarks/bench_scale.py $(BENCH_DIR) --sizes $(SCALE_SIZES)
 
 # Every benchmark table in README.md and docs/ from the records in benchmarks/results/.
 docs: install

@@ -306,12 +306,13 @@ def test_lite2_imports_and_fine_tunes_its_own_last_block(cache_env, synth_root, 
     assert start.get_layer("block20_project_conv").get_weights()[0].shape[-1] == 352  # 320 x 1.1, rounded to 8
 
 
-def test_an_activation_cache_that_cannot_fit_is_refused_before_it_starts(cache_env, synth_root, tmp_path, monkeypatch):
-    from toolkit.train import activations
+def test_a_cache_that_cannot_fit_on_the_disk_is_refused_before_it_starts(cache_env, synth_root, tmp_path,
+                                                                         monkeypatch):
+    from toolkit import atomic
 
-    monkeypatch.setattr(activations, "available_memory", lambda: 10_000)  # 10 kB free
+    monkeypatch.setattr(atomic, "free_bytes", lambda path: 10_000)  # 10 kB free
     result = CliRunner().invoke(main, ["train", str(synth_root), "--out", str(tmp_path / "run"), "--backbone",
                                        "efficientnet-lite0", "--img-size", "64", "--finetune-blocks", "1"])
-    assert result.exit_code == 2 and "the activation cache of" in result.output, result.output
-    assert "MB are available" in result.output.splitlines()[-1] and "Traceback" not in result.output
-    assert not list((tmp_path / "run").rglob("*.keras"))  # refused before any training
+    assert result.exit_code == 2 and "pixels-train-64-bilinear.npy: needs about" in result.output, result.output
+    assert "10 kB free" in result.output.splitlines()[-1] and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / ".run.cache").exists()  # refused before any work

@@ -123,9 +123,24 @@ def test_a_full_disk_while_force_replaces_a_run_keeps_the_old_one(tmpfs, synth_r
     assert mledge(*tiny_cli_args(synth_root, "multioutput", out)).returncode == 0
     old = snapshot(out)
     fill(where, 256 << 10)
+    # the photos are decoded into a cache beside the run first: no room for it, and the run is untouched
+    assert_disk_full(mledge(*train_args(synth_root, out, 1), "--force"), where / ".run.cache")
+    assert snapshot(out) == old and not (where / ".run.replaced").exists() and not (where / ".run.cache").exists()
+    (where / "filler").unlink()
+    fill(where, 2 * MB)  # room for the cache, not for the new run's checkpoints: the old run is kept aside
     assert_disk_full(mledge(*train_args(synth_root, out, 1), "--force"), out)
-    kept = where / ".run.replaced"
-    assert snapshot(kept) == old
+    assert snapshot(where / ".run.replaced") == old
+
+
+def test_a_full_disk_while_the_photos_are_cached_is_one_line_and_leaves_nothing(tmpfs, synth_root):
+    where = tmpfs(1 * MB)  # the train split at 48 px is 1.2 MB decoded
+    out = where / "run"
+    assert_disk_full(mledge(*train_args(synth_root, out, 1)), where / ".run.cache")
+    assert not list(where.iterdir())
+    resize(where, 64 * MB)
+    result = mledge(*train_args(synth_root, out, 1))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (out / "cache").exists()  # a finished run drops its decoded photos
 
 
 def test_export(tmpfs, trained):

@@ -96,7 +96,7 @@ def test_val_loss_is_the_training_loss_kind(synth_root, tmp_path, loss):
 
     model = train_cli(synth_root, tmp_path / loss, "--loss", loss, "--no-augment")
     run = Run(tmp_path / loss)
-    _, val = load_training_data(run.config())
+    _, val = load_training_data(run.config(), tmp_path / "cache")
     probs = predict_batches(model, val.images)
     expected = float(make_loss(loss, val.labels, val.mask)(val.labels, probs, sample_weight=val.mask))
     (row,) = [line.split(",") for line in (run.path / "history.csv").read_text().splitlines()[1:]]

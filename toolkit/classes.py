@@ -44,7 +44,7 @@ def add_class(run_path: str | Path, name: str, root: str | Path) -> dict:
     if root.resolve() != dataset_root(cfg.root, detect_format(cfg.root)).resolve():
         cfg.class_roots = {**cfg.class_roots, name: str(root)}
     t0 = time.time()
-    train_data, val_data = train.load_training_data(cfg)
+    train_data, val_data = train.load_training_data(cfg, run.cache_dir)
     write_json(run.config_path, cfg.to_dict())  # the class list grows only once its labels load
     return _train_and_report(run, cfg, train_data, val_data, t0)
 
@@ -70,7 +70,7 @@ def retrain_class(run_path: str | Path, name: str, settings: dict) -> dict:
                         f"{MIN_INPUT_SIZE['study']} pixels a side")
     cfg.class_settings = {**cfg.class_settings, name: {**cfg.class_settings.get(name, {}), **settings}}
     t0 = time.time()
-    train_data, val_data = train.load_training_data(cfg)
+    train_data, val_data = train.load_training_data(cfg, run.cache_dir)
     write_json(run.config_path, cfg.to_dict())
     for path in (run.record_path(name), run.model_path(name)):
         path.unlink(missing_ok=True)

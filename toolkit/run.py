@@ -31,6 +31,11 @@ class Run:
         return self.path / "config.json"
 
     @property
+    def cache_dir(self) -> Path:
+        """Decoded photos and cached maps (toolkit/data/store.py), reused by --resume."""
+        return self.path / "cache"
+
+    @property
     def models_dir(self) -> Path:
         return self.path / "models"
 

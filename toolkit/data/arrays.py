@@ -13,6 +13,7 @@ import numpy as np
 from edge.predictor import sigmoid
 from edge.preprocess import ImageError, load_image
 from toolkit.data.dataset import Split
+from toolkit.data.store import Store, digest, files_digest
 from toolkit.errors import UserError
 from toolkit.progress import Progress
 
@@ -44,20 +45,55 @@ class SplitArrays:
     labels: np.ndarray  # (N, C) float32 in {0, 1}
     mask: np.ndarray  # (N, C) float32: 0 where the label is left out of the loss
     views: Views | None = None  # fixed augmented views (and a teacher's logits on them)
+    source: str | None = None  # what the images were decoded from and how (a cache of maps of them keys on it)
 
     def concat(self, other: SplitArrays) -> SplitArrays:
         """Both as one set (without views: a teacher scores the whole set afterwards)."""
         return SplitArrays(self.ids + other.ids, np.concatenate([self.images, other.images]),
-                           np.concatenate([self.labels, other.labels]), np.concatenate([self.mask, other.mask]))
+                           np.concatenate([self.labels, other.labels]), np.concatenate([self.mask, other.mask]),
+                           source=digest(self.source, other.source))
 
 
 def load_arrays(data: Split, size: int, *, difficult: str = "ignore", on_bad_image: str = "error",
-                resize: str = "bilinear", limit: int | None = None) -> SplitArrays:
-    """Decode a split's images (threads: Pillow releases the GIL while decoding)."""
+                resize: str = "bilinear", limit: int | None = None, store: Store | None = None) -> SplitArrays:
+    """Decode a split's images (threads: Pillow releases the GIL while decoding). With ``store`` they
+    stream: decoded once into a memory-mapped file of the run's cache, reused while the photos, the
+    size and the resize are the same (toolkit/data/store.py)."""
     if on_bad_image not in ("error", "skip"):
         raise UserError(f"--on-bad-image must be error or skip, not {on_bad_image!r}")
     ids = data.ids[:limit] if limit else data.ids
-    paths = data.paths[:limit] if limit else data.paths
+    paths = [str(p) for p in (data.paths[:limit] if limit else data.paths)]
+    shape = (len(paths), size, size, 3)
+    key = digest(ids, files_digest(paths), size, resize, on_bad_image)
+    if store is None:
+        images = np.empty(shape, dtype=np.uint8)
+        readable = _decode(data, paths, images, on_bad_image, resize)
+    else:
+        name = f"pixels-{data.split}-{size}-{resize}"
+        found = store.load(name, key)
+        if found is None:
+            notes: dict = {}
+            with store.create(name, key, shape, np.uint8, notes) as images:
+                readable = _decode(data, paths, images, on_bad_image, resize)
+                notes["readable"] = np.flatnonzero(readable).tolist() if not readable.all() else None
+            found = store.load(name, key)
+        images, notes = found
+        readable = np.ones(len(paths), bool)
+        if notes["readable"] is not None:
+            readable[:] = False
+            readable[notes["readable"]] = True
+    n = int(readable.sum())
+    if not n:
+        raise UserError(f"{data.root}: no readable image in split {data.split!r}")
+    keep = np.flatnonzero(readable)
+    y, mask = data.targets(difficult)
+    return SplitArrays(ids=[ids[k] for k in keep], images=images[:n], labels=y[keep], mask=mask[keep], source=key)
+
+
+def _decode(data: Split, paths: list[str], images: np.ndarray, on_bad_image: str, resize: str) -> np.ndarray:
+    """Fill ``images`` with the readable photos in order, packed from row 0 (a view of the first rows
+    is the split without the unreadable ones, and nothing is copied); returns which were readable."""
+    size = images.shape[1]
 
     def decode(path):
         try:
@@ -70,22 +106,13 @@ def load_arrays(data: Split, size: int, *, difficult: str = "ignore", on_bad_ima
         finally:
             progress.update()
 
-    # Each photo goes straight into its row: the split is in memory once, not as a list and its copy.
-    images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     readable = np.zeros(len(paths), dtype=bool)
     progress = Progress(f"decoding {data.split}", len(paths))
+    row = 0
     with ThreadPoolExecutor(max_workers=4) as pool:
         for k, image in enumerate(pool.map(decode, paths)):
             if image is not None:
-                images[k], readable[k] = image, True
+                images[row], readable[k] = image, True
+                row += 1
     progress.close()
-    keep = np.flatnonzero(readable)
-    if not len(keep):
-        raise UserError(f"{data.root}: no readable image in split {data.split!r}")
-    y, mask = data.targets(difficult)
-    return SplitArrays(
-        ids=[ids[k] for k in keep],
-        images=images if len(keep) == len(paths) else images[keep],
-        labels=y[keep],
-        mask=mask[keep],
-    )
+    return readable

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from toolkit.data.arrays import SplitArrays
 
 
@@ -97,19 +99,43 @@ def make_dataset(arrays: SplitArrays, batch: int, *, training: bool, seed: int =
     its Beta's alpha) change every epoch."""
     import tensorflow as tf
 
-    labels, mask = arrays.labels, arrays.mask
-    if columns is not None:
-        labels, mask = labels[:, columns], mask[:, columns]
-    ds = tf.data.Dataset.from_tensor_slices((arrays.images, labels, mask))
+    ds = tf.data.Dataset.range(len(arrays.ids))
     if training:
         ds = ds.shuffle(len(arrays.ids), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch)
+    ds = gathered(ds.batch(batch), arrays, columns)
     ds = ds.map(lambda x, y, m: (tf.cast(x, tf.float32), y, m), num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment is not None:
         ds = _map_seeded(ds, seed, lambda b, s: (affine_batch(b[0], s, augment), b[1], b[2]))
     if training and mixup > 0:
         ds = with_mixup(ds, seed, mixup)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def gathered(indices, arrays: SplitArrays, columns: list[int] | None = None):
+    """Batches of row numbers -> (images, labels, mask) read from the arrays: memory-mapped files of
+    the run's cache stream from disk, and nothing is copied into a graph constant (as
+    ``from_tensor_slices`` would copy the whole split). The same order, for a seed, as shuffling the
+    rows themselves."""
+    import tensorflow as tf
+
+    images, labels, mask = arrays.images, arrays.labels, arrays.mask
+    if columns is not None:
+        labels, mask = labels[:, columns], mask[:, columns]
+
+    def read(rows):
+        order = np.argsort(rows)
+        x = np.empty((len(rows), *images.shape[1:]), images.dtype)
+        x[order] = images[rows[order]]  # the rows in file order: the disk reads forward
+        return x, labels[rows], mask[rows]
+
+    def gather(rows):
+        x, y, m = tf.numpy_function(read, [rows], (tf.as_dtype(images.dtype), tf.float32, tf.float32), stateful=False)
+        x.set_shape((None, *images.shape[1:]))
+        y.set_shape((None, labels.shape[1]))
+        m.set_shape((None, mask.shape[1]))
+        return x, y, m
+
+    return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def with_mixup(ds, seed: int, alpha: float):

@@ -49,15 +49,17 @@ def render_views(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarray]
     return Views(images, logits)
 
 
-def augmented_photos(photos: np.ndarray, augment: Augment, seed: int, view: int, batch: int = 64) -> np.ndarray:
+def augmented_photos(photos: np.ndarray, augment: Augment, seed: int, view: int, batch: int = 64,
+                     offset: int = 0) -> np.ndarray:
     """View ``view`` of every photo: ``augment`` drawn from (seed, view), rounded back to uint8. What a
-    pretrained start's activation cache keeps of pixel augmentation (--cache-views)."""
+    pretrained start's activation cache keeps of pixel augmentation (--cache-views). ``offset``: where
+    ``photos`` starts in its split (a multiple of ``batch``), so a split done in chunks draws the same."""
     import tensorflow as tf
 
     out = np.empty_like(photos)
     for start in range(0, len(photos), batch):
         pixels = tf.cast(photos[start : start + batch], tf.float32)
-        view_pixels = affine_batch(pixels, tf.constant([seed, view * 1_000_003 + start], tf.int64), augment)
+        view_pixels = affine_batch(pixels, tf.constant([seed, view * 1_000_003 + offset + start], tf.int64), augment)
         out[start : start + batch] = np.asarray(tf.clip_by_value(tf.round(view_pixels), 0, 255), np.uint8)
     return out
 

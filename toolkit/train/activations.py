@@ -13,34 +13,15 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import UserError
 from toolkit.predict import predict_batches
 from toolkit.progress import Progress
 
 log = logging.getLogger("mledge.train")
 TOLERANCE = 1e-2  # max |TFLite - Keras| on a map; float32 op order gives about 1e-4
 CHECKED = 8  # photos run through both
-
-
-def available_memory() -> int | None:
-    """Bytes the kernel says a new allocation can take without swapping (None where it does not say)."""
-    try:
-        lines = Path("/proc/meminfo").read_text().splitlines()
-    except OSError:
-        return None
-    return next((int(line.split()[1]) * 1024 for line in lines if line.startswith("MemAvailable:")), None)
-
-
-def require_memory(needed: int, what: str) -> None:
-    """A cache that cannot fit is refused before it starts, in one line (not an out-of-memory kill later)."""
-    free = available_memory()
-    if free is not None and needed > 0.9 * free:
-        raise UserError(f"{what} needs {needed / 1e6:.0f} MB in memory and {free / 1e6:.0f} MB are available: "
-                        "a smaller --img-size or fewer --finetune-blocks (a smaller map), or fewer photos")
 
 
 def _graph(prefix) -> bytes:
@@ -57,26 +38,31 @@ def _run(graph: bytes, images: np.ndarray, out: np.ndarray, start: int, stop: in
     for i in range(start, stop):  # batch 1 is XNNPACK's fastest here; invoke releases the GIL
         interpreter.set_tensor(source, images[i : i + 1].astype(np.float32))
         interpreter.invoke()
-        out[i] = interpreter.get_tensor(target)[0]
+        out[i] = interpreter.get_tensor(target)[0]  # into a float16 cache as it comes
         progress.update()
 
 
-def _tflite_maps(graph: bytes, images: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
-    out = np.empty((len(images), *shape), dtype)
+def _tflite_maps(graph: bytes, images: np.ndarray, out: np.ndarray, progress: Progress) -> None:
     workers = max(1, min(len(os.sched_getaffinity(0)), len(images)))
     bounds = np.linspace(0, len(images), workers + 1).astype(int)
-    progress = Progress("caching the frozen prefix's maps", len(images))
     with ThreadPoolExecutor(workers) as pool:
         for job in [pool.submit(_run, graph, images, out, a, b, progress) for a, b in zip(bounds[:-1], bounds[1:])]:
             job.result()
-    progress.close()
-    return out
 
 
-def prefix_runner(prefix, sample: np.ndarray, dtype=np.float32) -> tuple[Callable[[np.ndarray], np.ndarray],
-                                                                         float | None]:
-    """(photos -> their maps in ``dtype``, the largest |TFLite - Keras| on ``sample``; None: Keras
-    computes them). The graph is converted and checked once, whatever it runs on afterwards."""
+def _keras_maps(prefix, images: np.ndarray, out: np.ndarray, progress: Progress) -> None:
+    for start in range(0, len(images), 256):
+        out[start : start + 256] = predict_batches(prefix, images[start : start + 256], batch=32)
+        progress.update(len(out[start : start + 256]))
+
+
+Runner = Callable[[np.ndarray, np.ndarray, Progress], None]
+
+
+def prefix_runner(prefix, sample: np.ndarray) -> tuple[Runner, float | None]:
+    """(a function that writes the maps of photos into ``out`` - any array, a memory-mapped cache
+    too - the largest |TFLite - Keras| on ``sample``; None: Keras computes them). The graph is
+    converted and checked once, whatever it runs on afterwards."""
     keras_maps = predict_batches(prefix, sample[:CHECKED], batch=CHECKED)
     try:
         graph = _graph(prefix)
@@ -84,9 +70,10 @@ def prefix_runner(prefix, sample: np.ndarray, dtype=np.float32) -> tuple[Callabl
         log.warning("the prefix does not convert to TFLite (%s): Keras computes the cache", str(err)[:120])
         graph = None
     if graph is not None:
-        first = _tflite_maps(graph, sample[:CHECKED], keras_maps.shape[1:], np.float32)
-        diff = float(np.abs(first.astype(dtype).astype(np.float32) - keras_maps.astype(dtype).astype(np.float32)).max())
+        first = np.empty(keras_maps.shape, np.float32)
+        _tflite_maps(graph, sample[:CHECKED], first, Progress("", 0))
+        diff = float(np.abs(first - keras_maps).max())
         if diff <= TOLERANCE:
-            return lambda images: _tflite_maps(graph, images, keras_maps.shape[1:], dtype), diff
+            return lambda images, out, progress: _tflite_maps(graph, images, out, progress), diff
         log.warning("the TFLite prefix differs from Keras by %.3g: Keras computes the cache", diff)
-    return lambda images: predict_batches(prefix, images, batch=32).astype(dtype), None
+    return lambda images, out, progress: _keras_maps(prefix, images, out, progress), None

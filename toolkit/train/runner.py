@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from toolkit.atomic import DiskFull, write_atomic, write_json
 from toolkit.config import TrainConfig
 from toolkit.data.arrays import SplitArrays, load_arrays
+from toolkit.data.store import Store
 from toolkit.errors import UserError
 from toolkit.metrics import best_f1_thresholds, summarize
 from toolkit.outputs import check_joinable, check_output_folder, drop_set_aside, mark, set_aside
@@ -34,10 +36,11 @@ from toolkit.train.units import check_model, train_units
 log = logging.getLogger("mledge.train")
 
 
-def load_training_data(cfg: TrainConfig) -> tuple[SplitArrays, SplitArrays | None]:
-    """The train and val splits, decoded (a final run: both as one training set, and no val); a class
-    without a positive training image is warned about."""
-    kwargs = {"difficult": cfg.difficult, "on_bad_image": cfg.on_bad_image}
+def load_training_data(cfg: TrainConfig, cache: Path) -> tuple[SplitArrays, SplitArrays | None]:
+    """The train and val splits, decoded into ``cache`` (memory-mapped; reused while the photos are the
+    same), a final run: both as one training set, and no val; a class without a positive training
+    image is warned about."""
+    kwargs = {"difficult": cfg.difficult, "on_bad_image": cfg.on_bad_image, "store": Store(cache)}
     train, val = (load_arrays(load_run_split(cfg, split), cfg.model.pixels, **kwargs)
                   for split in (cfg.split, cfg.val_split))
     if cfg.final:
@@ -65,7 +68,15 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
     check_trunk_run(cfg)
     check_init_run(cfg)
     check_ema(cfg)
-    train, val = load_training_data(cfg)  # validates the data before anything is written
+    # The photos are decoded (and validated) before the run is written: into its cache when it is
+    # joined, else beside it, moved in once the run folder is made.
+    cache = run.cache_dir if join else run.path.parent / f".{run.path.name}.cache"
+    try:
+        train, val = load_training_data(cfg, cache)
+    except BaseException:
+        if not join:
+            shutil.rmtree(cache, ignore_errors=True)
+        raise
     if cfg.distill:
         check_distill(cfg)
     if replacing:
@@ -73,6 +84,9 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
         print(f"{run.path}: the earlier run is kept in {kept} until this one is finished")
     run.models_dir.mkdir(parents=True, exist_ok=True)
     mark(run.path, "run")
+    if not join:
+        shutil.rmtree(run.cache_dir, ignore_errors=True)  # a cut-short earlier try's: this one is newer
+        os.replace(cache, run.cache_dir)  # the memory maps of train and val follow their files
     tmp = run.path / f".config.{os.getpid()}.json"
     tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     try:
@@ -98,7 +112,7 @@ def start(cfg: TrainConfig, out: str | Path, force: bool = False, only: list[str
 def resume(path: str | Path, only: list[str] | None = None, stage: str = "all") -> dict | None:
     run = Run(Path(path))
     cfg = run.config()
-    train, val = load_training_data(cfg)
+    train, val = load_training_data(cfg, run.cache_dir)
     return train_and_finalize(run, cfg, train, val, only, stage)
 
 
@@ -165,6 +179,7 @@ def finalize(run: Run, cfg: TrainConfig, val: SplitArrays | None, images: int,
     _write_history(run, records)
     if cfg.distill:
         drop_cache(run, cfg)
+    shutil.rmtree(run.cache_dir, ignore_errors=True)  # the decoded photos and maps are only for training
     with contextlib.suppress(OSError):  # empty once every unit is done; a stack of other --classes stays
         (run.path / "checkpoints").rmdir()
     drop_set_aside(run.path)  # the run this one replaced (--force), kept until now

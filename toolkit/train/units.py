@@ -4,6 +4,7 @@ output of a frozen pretrained trunk."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -11,15 +12,18 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from toolkit.atomic import require_space
 from toolkit.config import TrainConfig
 from toolkit.data.arrays import SplitArrays, Views
+from toolkit.data.store import Store, digest
 from toolkit.data.views import augmented_photos
 from toolkit.errors import UserError
 from toolkit.heads import CSRA_LAMBDA
 from toolkit.models import ARCHITECTURES, assemble, build_head, build_model, copy_trunk, pretrained_prefix
 from toolkit.predict import predict_batches
+from toolkit.progress import Progress
 from toolkit.run import MULTI, TRUNK, Run
-from toolkit.train.activations import prefix_runner, require_memory
+from toolkit.train.activations import prefix_runner
 from toolkit.train.fit import fit_unit
 from toolkit.train.init_run import InitWeights, load_init
 from toolkit.train.loop import Unit
@@ -29,6 +33,7 @@ from toolkit.train.trunk_run import adopt_trunk, trunk_source
 
 log = logging.getLogger("mledge.train")
 CACHE_FLOAT32_BYTES = 2 << 30  # a cached split larger than this in float32 is kept in float16
+CHUNK = 1024  # photos a time through the prefix (a multiple of augmented_photos' batch)
 
 
 @dataclass
@@ -84,38 +89,67 @@ class OnCachedTrunk:
         return out
 
 
-def cache_trunk(cfg: TrainConfig, train: SplitArrays,
-                val: SplitArrays | None) -> tuple[SplitArrays, SplitArrays | None, OnCachedTrunk]:
+def cache_trunk(cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None,
+                store: Store) -> tuple[SplitArrays, SplitArrays | None, OnCachedTrunk]:
     """Run the frozen start of the pretrained backbone once per image, in float32 whatever the
-    training precision (the device's maps; toolkit/train/activations.py). Pixel augmentation is
-    lost but for ``cfg.cache_views`` - 1 fixed augmented views of each photo; a fine-tuned tail flips
-    the activation maps too (and a teacher's target is its mean on each view and its mirror:
+    training precision (the device's maps; toolkit/train/activations.py), into memory-mapped files
+    of the run's cache that a resumed run reuses. Pixel augmentation is lost but for
+    ``cfg.cache_views`` - 1 fixed augmented views of each photo; a fine-tuned tail flips the
+    activation maps too (and a teacher's target is its mean on each view and its mirror:
     toolkit/train/teacher.py)."""
     prefix, backbone = pretrained_prefix(cfg.model)
     prefix = with_policy(prefix, "float32")
     t0 = time.time()
     views = cfg.cache_views
     images = len(train.ids) * views + (len(val.ids) if val is not None else 0)
-    per_image = int(np.prod(prefix.output.shape[1:])) * 4
+    shape = tuple(prefix.output.shape[1:])
+    per_image = int(np.prod(shape)) * 4
     dtype = np.float16 if images * per_image > CACHE_FLOAT32_BYTES else np.float32  # csra at 448: 1 MB an image
-    require_memory(images * per_image * np.dtype(dtype).itemsize // 4, f"the activation cache of {images} photos")
-    run, diff = prefix_runner(prefix, train.images, dtype)
-    all_views = run(train.images)[None]
-    if views > 1:  # one array (V, N, ...) filled view by view: a view's pixels are held one at a time
-        first, all_views = all_views[0], np.empty((views, *all_views.shape[1:]), dtype)
-        all_views[0] = first
-        for v in range(1, views):
-            all_views[v] = run(augmented_photos(train.images, cfg.augment, cfg.seed, v))
-    train_f = SplitArrays(train.ids, all_views[0], train.labels, train.mask)
+    held = images * per_image * np.dtype(dtype).itemsize // 4
+    require_space(store.folder, held)
+    m = cfg.model
+    what_maps = (m.backbone, m.img_size, m.finetune_blocks, np.dtype(dtype).name)
+    runner: list = []  # the prefix's runner, made (and checked against Keras) only when a map is computed
+
+    def maps(name: str, pixels: np.ndarray, key: tuple, views: int | None = None) -> np.ndarray:
+        """(N, ...) maps of ``pixels``, or (views, N, ...) with view v > 0 augmented; cached."""
+        key_text = digest(what_maps, *key)
+        found = store.load(name, key_text)
+        if found is None:
+            if not runner:
+                runner.extend(prefix_runner(prefix, pixels))
+            count = len(pixels)
+            progress = Progress(f"caching the frozen prefix's maps ({name})", count * (views or 1))
+            with store.create(name, key_text, (count, *shape) if views is None else (views, count, *shape),
+                              dtype) as out:
+                for v in range(views or 1):
+                    target = out if views is None else out[v]
+                    for a in range(0, count, CHUNK):  # a view's augmented pixels are held a chunk at a time
+                        chunk = pixels[a : a + CHUNK]
+                        if v:
+                            chunk = augmented_photos(chunk, cfg.augment, cfg.seed, v, offset=a)
+                        runner[0](chunk, target[a : a + CHUNK], progress)
+            progress.close()
+            found = store.load(name, key_text)
+        return found[0]
+
+    augment = dataclasses.asdict(cfg.augment) if views > 1 else None
+    all_views = maps("maps-train", train.images, (train.ids, train.source, views, augment, cfg.seed), views)
+    train_f = SplitArrays(train.ids, all_views[0], train.labels, train.mask, source=train.source)
     if views > 1 or train.views is not None:  # fixed views, with the teacher's targets of each when distilled
         train_f.views = Views(all_views, train.views.logits if train.views is not None else None)
-    val_f = SplitArrays(val.ids, run(val.images), val.labels, val.mask) if val is not None else None
+    val_f = None
+    if val is not None:
+        val_f = SplitArrays(val.ids, maps("maps-val", val.images, (val.ids, val.source)), val.labels, val.mask,
+                            source=val.source)
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
-    held = images * per_image * np.dtype(dtype).itemsize / 4e6
-    engine = f"TFLite float32 on XNNPACK, max |map - Keras float32| {diff:.2g}" if diff is not None else "Keras float32"
+    diff = runner[1] if runner else None
+    engine = ("cached earlier" if not runner else f"TFLite float32 on XNNPACK, max |map - Keras float32| {diff:.2g}"
+              if diff is not None else "Keras float32")
     count = f"{images} images" if views == 1 else f"{images} images ({views} views of each training photo)"
-    cost = f"{count} in {time.time() - t0:.1f}s ({held:.0f} MB in memory, {train_f.images.dtype}; {engine})"
+    cost = f"{count} in {time.time() - t0:.1f}s ({held / 1e6:.0f} MB on disk in {store.folder}, " \
+           f"{np.dtype(dtype).name}; {engine})"
     log.info("%s of %s", what, cost)
     print(f"pretrained {cfg.model.backbone} {what} of {cost}")
     return train_f, val_f, OnCachedTrunk(cfg, backbone, train_f.images.shape[1:], val_f)
@@ -166,7 +200,7 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
     # A frozen pretrained start runs once and every head trains on its output (not needed when only
     # finalizing: every unit is trained).
     if cfg.model.cached_trunk and run.pending(cfg, only):
-        train, val, models = cache_trunk(cfg, train, val)
+        train, val, models = cache_trunk(cfg, train, val, Store(run.cache_dir))
     else:
         models = FromScratch(init=load_init(run, cfg) if run.pending(cfg, only) else None)
     if cfg.arch == "multioutput":
