@@ -77,7 +77,7 @@ def parts(log: Path, run: Path) -> dict:
             kind = "decode" if found.group(2) else "cache"
             photos[kind] += int(found.group(4).replace(",", ""))
             seconds[kind] += float(found.group(5).replace(",", ""))
-    (record,) = (run / "stages").glob("*/models/multioutput.json")
+    record = run / "models" / "model.json"
     epochs = json.loads(record.read_text())["history"]
     return {"seconds": seconds, "photos": photos, "epoch_s": sum(e["seconds"] for e in epochs) / len(epochs)}
 

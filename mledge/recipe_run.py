@@ -25,6 +25,7 @@ import click
 from toolkit.atomic import write_json
 from toolkit.errors import UserError
 from toolkit.outputs import MARKER, check_output_folder, drop_set_aside, mark, set_aside
+from toolkit.progress import is_progress
 from toolkit.recipes import DEFAULT_CALIBRATION, Recipe, get, stage_args
 
 RECIPE_FILE = "recipe.json"
@@ -126,14 +127,17 @@ def run_stages(out: Path) -> dict:
 
 def _mledge(out: Path, what: str, args: list[str]) -> None:
     click.echo(f"{out}: {what}: mledge {' '.join(args)}", err=True)
-    result = subprocess.run([sys.executable, "-m", "mledge", *args], stderr=subprocess.PIPE, text=True)
-    errors = [line for line in result.stderr.splitlines() if line.startswith(("error:", "warning:"))]
-    for line in errors:
-        if line.startswith("warning:"):
-            click.echo(line, err=True)
-    if result.returncode != 0:
+    errors = []
+    with subprocess.Popen([sys.executable, "-m", "mledge", *args], stderr=subprocess.PIPE, text=True) as proc:
+        for line in proc.stderr:  # as it comes: a long stage's progress is read while it runs
+            line = line.rstrip("\n")
+            if line.startswith(("error:", "warning:")):
+                errors.append(line)
+            if line.startswith("warning:") or is_progress(line):
+                click.echo(line, err=True)
+    if proc.returncode != 0:
         said = next((line.removeprefix("error: ") for line in errors if line.startswith("error:")),
-                    f"exit {result.returncode}")
+                    f"exit {proc.returncode}")
         raise UserError(f"{out}: {what} stopped: {said}; continue with: mledge train --resume {out}")
 
 

@@ -5,12 +5,19 @@ so a job under nohup reads as it does at a terminal. Work under ``QUIET_BELOW`` 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
 
 log = logging.getLogger("mledge.train")
 QUIET_BELOW = 1000
+LINE = re.compile(r"^[^:]+: [\d,]+(/[\d,]+ photos, [\d,.]+/s, [\d,]+ s left| photos in [\d,.]+ s \([\d,.]+/s\))$")
+
+
+def is_progress(line: str) -> bool:
+    """A line of ours (a parent passes them on from a child's stderr, where they are kept apart from its noise)."""
+    return bool(LINE.match(line))
 
 
 class Progress:
