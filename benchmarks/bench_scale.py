@@ -1,11 +1,11 @@
 """make bench-scale: does a photo cost the same at 40,000 photos as at 2,500, and does memory stay
 flat? For each size, `mledge data synth` at 224 px, then the edge-fast recipe with --epochs 2 and its
 export; seconds per 1,000 photos for decoding, the activation cache, an epoch and the export, and the
-training process's peak memory.
+training processes' peak memory (the recipe's driver and its stage).
 
     python benchmarks/bench_scale.py WORK_DIR [--sizes 2500,10000,40000]
 
-Memory is sampled from /proc every 0.2 s: ``anon`` is what the process itself holds (heap, tensors),
+Memory is sampled from /proc every 0.2 s: ``anon`` is what the processes hold themselves (heap, tensors),
 the figure that must stay flat; ``rss`` adds the pages of the memory-mapped caches that the kernel
 keeps resident while there is room (page cache: reclaimed, never swapped, when memory is short).
 A finished size is reused; delete its folder to measure it again.
@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import contextlib
+
 from benchmarks import results  # noqa: E402
 from benchmarks.common import ENV, MLEDGE, mledge  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
@@ -35,17 +37,32 @@ RECIPE = "edge-fast"
 DONE = re.compile(r"^(decoding (\w+)|caching the frozen prefix's maps \((\S+)\)): ([\d,]+) photos in ([\d,.]+) s")
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a recipe trains each stage in a child process)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
 def sample_memory(pid: int, peak: dict, stop: threading.Event) -> None:
-    """The largest RssAnon and VmRSS of ``pid`` while it runs, in MB."""
-    status = Path(f"/proc/{pid}/status")
+    """The largest sum of RssAnon and of VmRSS over ``pid`` and its descendants while it runs, in MB."""
     while not stop.wait(0.2):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
-        except (OSError, ValueError):
-            continue
-        for name, key in (("RssAnon", "anon"), ("VmRSS", "rss")):
-            if name in fields:
-                peak[key] = max(peak.get(key, 0.0), int(fields[name].split()[0]) / 1024)
+        now = {"anon": 0.0, "rss": 0.0}
+        for p in tree(pid):
+            try:
+                fields = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
+            except (OSError, ValueError):
+                continue
+            for name, key in (("RssAnon", "anon"), ("VmRSS", "rss")):
+                if name in fields:
+                    now[key] += int(fields[name].split()[0]) / 1024
+        for key, value in now.items():
+            peak[key] = max(peak.get(key, 0.0), value)
 
 
 def train(data: Path, run: Path, log: Path) -> dict:

@@ -61,6 +61,9 @@ def commit() -> str:
         return "unknown"
 
 
+STARTED_AT = commit()  # the code that ran: the records of one invocation share it, whatever it writes first
+
+
 def read(bench: str) -> list[dict]:
     path = RESULTS / f"{bench}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
@@ -71,7 +74,7 @@ def write(bench: str, rows: list[dict], key: str, command: list[str] | None = No
     here = machine()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     header = {"bench": bench, "command": " ".join(command or [Path(sys.argv[0]).name, *sys.argv[1:]]),
-              "commit": commit(), "date": stamp, "run_id": f"{bench}-{stamp}", "machine": here}
+              "commit": STARTED_AT, "date": stamp, "run_id": f"{bench}-{stamp}", "machine": here}
     records = [{**header, "row": str(row[key]), "figures": row} for row in rows]
     names = {r["row"] for r in records}
     kept = [r for r in read(bench) if not (r["row"] in names and r["machine"]["cpu"] == here["cpu"]

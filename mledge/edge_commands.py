@@ -110,6 +110,8 @@ def edge_predict(bundle, inputs, threads, fmt, threshold, every, camera):
 
         if len(videos) != len(inputs):
             raise UserError("give photos or videos, not both: " + ", ".join(i for i in inputs if i not in videos))
+        if camera is not None and videos:
+            raise UserError(f"--camera {camera} or videos, not both: " + ", ".join(videos))
         predict_frames(bundle, videos, camera, every, threads, threshold)
         return
     if not inputs:

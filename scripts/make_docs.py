@@ -45,6 +45,11 @@ BENCHES = {
                    "reading every line and answer back."),
     "bench_soak_blocks": ("make bench-soak", "The same runs by 10,000: latency, and RSS (the watch's at the end of "
                           "each 10,000, the service's at the end of each concurrency level)."),
+    "bench_scale": ("make bench-scale", "`mledge data synth` at 224 px with each number of photos, then the edge-fast "
+                    "recipe (`--epochs 2`) and its export: seconds per 1,000 photos for decoding, the activation "
+                    "cache and an epoch (the export in seconds: its calibration and val check are a fixed sample), "
+                    "each with its ratio to the smallest size; peak memory of the training process, anon: what it "
+                    "holds itself, rss: with the resident pages of its memory-mapped caches (page cache)."),
     "bench_arm": ("make bench-arm", "EMULATED aarch64 (qemu-user, cortex-a72): compare bundles by ratio only."),
     "bench_arm_roofline": ("make bench-arm", "ESTIMATE, not a measurement: a Pi 4 / Pi 5 roofline per photo."),
 }

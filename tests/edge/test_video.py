@@ -55,6 +55,7 @@ def test_every_nth_frame_is_one_json_line_with_its_time(bundles, video):
 @pytest.mark.parametrize(("args", "says"), [
     (["--camera", "99"], "/dev/video99: no camera at"),
     (["missing.mp4"], "missing.mp4: no such file"),
+    (["--camera", "0", "clip.mp4"], "--camera 0 or videos, not both: clip.mp4"),
 ])
 def test_a_missing_camera_or_video_is_one_line(bundles, args, says):
     proc = mledge("edge", "predict", str(bundles / "multioutput-int8"), *args)
