@@ -105,15 +105,22 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None,
     shape = tuple(prefix.output.shape[1:])
     per_image = int(np.prod(shape)) * 4
     dtype = np.float16 if images * per_image > CACHE_FLOAT32_BYTES else np.float32  # csra at 448: 1 MB an image
-    held = images * per_image * np.dtype(dtype).itemsize // 4
-    require_space(store.folder, held)
     m = cfg.model
     what_maps = (m.backbone, m.img_size, m.finetune_blocks, np.dtype(dtype).name)
+    augment = dataclasses.asdict(cfg.augment) if views > 1 else None
+    keys = {"maps-train": digest(what_maps, train.ids, train.source, views, augment, cfg.seed)}
+    sizes = {"maps-train": len(train.ids) * views * per_image // 4 * np.dtype(dtype).itemsize}
+    if val is not None:
+        keys["maps-val"] = digest(what_maps, val.ids, val.source)
+        sizes["maps-val"] = len(val.ids) * per_image // 4 * np.dtype(dtype).itemsize
+    held = sum(sizes.values())
+    # the space every file still to make needs, before the first is started
+    require_space(store.folder, sum(sizes[name] for name, key in keys.items() if store.load(name, key) is None))
     runner: list = []  # the prefix's runner, made (and checked against Keras) only when a map is computed
 
-    def maps(name: str, pixels: np.ndarray, key: tuple, views: int | None = None) -> np.ndarray:
+    def maps(name: str, pixels: np.ndarray, views: int | None = None) -> np.ndarray:
         """(N, ...) maps of ``pixels``, or (views, N, ...) with view v > 0 augmented; cached."""
-        key_text = digest(what_maps, *key)
+        key_text = keys[name]
         found = store.load(name, key_text)
         if found is None:
             if not runner:
@@ -133,14 +140,13 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None,
             found = store.load(name, key_text)
         return found[0]
 
-    augment = dataclasses.asdict(cfg.augment) if views > 1 else None
-    all_views = maps("maps-train", train.images, (train.ids, train.source, views, augment, cfg.seed), views)
+    all_views = maps("maps-train", train.images, views)
     train_f = SplitArrays(train.ids, all_views[0], train.labels, train.mask, source=train.source)
     if views > 1 or train.views is not None:  # fixed views, with the teacher's targets of each when distilled
         train_f.views = Views(all_views, train.views.logits if train.views is not None else None)
     val_f = None
     if val is not None:
-        val_f = SplitArrays(val.ids, maps("maps-val", val.images, (val.ids, val.source)), val.labels, val.mask,
+        val_f = SplitArrays(val.ids, maps("maps-val", val.images), val.labels, val.mask,
                             source=val.source)
     blocks = cfg.model.finetune_blocks
     what = f"activations before the last {blocks} blocks" if blocks else "features"
