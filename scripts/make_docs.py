@@ -47,9 +47,10 @@ BENCHES = {
                           "each 10,000, the service's at the end of each concurrency level)."),
     "bench_scale": ("make bench-scale", "`mledge data synth` at 224 px with each number of photos, then the edge-fast "
                     "recipe (`--epochs 2`) and its export: seconds per 1,000 photos for decoding, the activation "
-                    "cache and an epoch (the export in seconds: its calibration and val check are a fixed sample), "
-                    "each with its ratio to the smallest size; peak memory of the training process, anon: what it "
-                    "holds itself, rss: with the resident pages of its memory-mapped caches (page cache)."),
+                    "cache and an epoch (and the export in seconds: its calibration is a fixed sample and its val "
+                    "check at most --eval-images photos), each with its ratio to the smallest size; peak memory of "
+                    "the training processes (the recipe and its stage), anon: what they hold themselves, rss: with "
+                    "the resident pages of their memory-mapped caches (page cache)."),
     "bench_arm": ("make bench-arm", "EMULATED aarch64 (qemu-user, cortex-a72): compare bundles by ratio only."),
     "bench_arm_roofline": ("make bench-arm", "ESTIMATE, not a measurement: a Pi 4 / Pi 5 roofline per photo."),
 }
