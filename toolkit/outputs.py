@@ -25,7 +25,7 @@ REPORT_GENERATOR = "<meta name='generator' content='mledge report'>"
 WRITES = {
     "run": ("config.json", "init.json", "history.csv", "thresholds.json", "metrics.json", "val_scores.npz",
             "train.log", "teacher.json", "models/*", "checkpoints/*", "teacher/*", "jobs/*", "plots/*",
-            "recipe.json", "stages/*"),
+            "recipe.json", "stages/*", "cache/*"),
     "bundle": ("manifest.json", "labels.txt", "*.tflite"),
     "dataset": ("VOC2007/JPEGImages/*.jpg", "VOC2007/Annotations/*.xml", "VOC2007/ImageSets/Main/*.txt",
                 "*.csv", "images/*", "annotations/instances_*.json"),
