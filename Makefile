@@ -13,7 +13,7 @@ MLEDGE := $(BIN)/mledge
 .PHONY: install install-edge install-mediapipe demo test test-main test-edge test-mediapipe test-arm \
 	test-report lint bench-train bench-export bench-edge bench-arm \
 	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes bench-pipeline bench-epoch-parts \
-	bench-soak bench-scale docs clean
+	bench-soak bench-scale bench-stream demo-cluster docs clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -168,6 +168,20 @@ bench-soak: install install-edge
 # Photos beyond memory (numbers, not a test): mledge data synth at 224 px with each of SCALE_SIZES photos,
 # then the edge-fast recipe with --epochs 2 and its export: seconds per 1,000 photos and peak memory.
 SCALE_SIZES ?= 2500,10000,40000
+# A recipe on the real photos trained by this tree (streamed from disk) and by the last in-memory commit.
+STREAM_RECIPE ?= edge-best
+bench-stream: install
+	$(MLEDGE) weights import efficientnet-lite2
+	$(BIN)/python benchmarks/bench_stream.py $(VOC_ROOT) $(BENCH_DIR)/stream --recipe $(STREAM_RECIPE)
+
+# Two worker processes on this machine train one pretrained model under MultiWorkerMirroredStrategy,
+# each on its own shard of the photos (docs/training.md, Multi-worker).
+demo-cluster: install
+	$(MLEDGE) weights import efficientnet-lite0
+	$(MLEDGE) data synth $(DEMO_DIR)/cluster-data --images 600 --size 224 --seed 0 --force
+	rm -rf $(DEMO_DIR)/runs/two-workers
+	$(BIN)/python examples/two_workers.py $(DEMO_DIR)/cluster-data $(DEMO_DIR)/runs/two-workers --epochs 3
+
 bench-scale: install
 	$(MLEDGE) weights import efficientnet-lite0
 	$(BIN)/python benchmarks/bench_scale.py $(BENCH_DIR) --sizes $(SCALE_SIZES)

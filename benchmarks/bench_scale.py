@@ -5,9 +5,9 @@ training processes' peak memory (the recipe's driver and its stage).
 
     python benchmarks/bench_scale.py WORK_DIR [--sizes 2500,10000,40000]
 
-Memory is sampled from /proc every 0.2 s: ``anon`` is what the processes hold themselves (heap, tensors),
-the figure that must stay flat; ``rss`` adds the pages of the memory-mapped caches that the kernel
-keeps resident while there is room (page cache: reclaimed, never swapped, when memory is short).
+Memory is sampled from /proc every 0.2 s: ``anon`` is what the processes hold themselves (heap,
+tensors); ``rss`` adds the pages of the memory-mapped caches mapped into them at that moment (the
+cache store releases them every second: they stay in the kernel's page cache, out of the process).
 A finished size is reused; delete its folder to measure it again.
 """
 
@@ -18,18 +18,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import contextlib
 
 from benchmarks import results  # noqa: E402
-from benchmarks.common import ENV, MLEDGE, mledge  # noqa: E402
+from benchmarks.common import ENV, MLEDGE, measured, mledge  # noqa: E402
 from edge.text_table import format_rows  # noqa: E402
 
 PHOTO_SIZE = 224
@@ -37,51 +33,14 @@ RECIPE = "edge-fast"
 DONE = re.compile(r"^(decoding (\w+)|caching the frozen prefix's maps \((\S+)\)): ([\d,]+) photos in ([\d,.]+) s")
 
 
-def tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a recipe trains each stage in a child process)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                todo += [int(c) for c in task.read_text().split()]
-    return out
-
-
-def sample_memory(pid: int, peak: dict, stop: threading.Event) -> None:
-    """The largest sum of RssAnon and of VmRSS over ``pid`` and its descendants while it runs, in MB."""
-    while not stop.wait(0.2):
-        now = {"anon": 0.0, "rss": 0.0}
-        for p in tree(pid):
-            try:
-                fields = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
-            except (OSError, ValueError):
-                continue
-            for name, key in (("RssAnon", "anon"), ("VmRSS", "rss")):
-                if name in fields:
-                    now[key] += int(fields[name].split()[0]) / 1024
-        for key, value in now.items():
-            peak[key] = max(peak.get(key, 0.0), value)
-
-
 def train(data: Path, run: Path, log: Path) -> dict:
     """The recipe into ``run`` (its stderr kept in ``log``); returns the wall time and peak memory."""
     args = ["train", str(data), "--recipe", RECIPE, "--epochs", "2", "--out", str(run)]
     print("+ mledge " + " ".join(args), flush=True)
-    peak: dict = {}
-    stop = threading.Event()
-    t0 = time.time()
-    with open(log, "w") as err:
-        proc = subprocess.Popen([*MLEDGE, *args], env=ENV, stderr=err)
-        watcher = threading.Thread(target=sample_memory, args=(proc.pid, peak, stop), daemon=True)
-        watcher.start()
-        proc.wait()
-        stop.set()
-    if proc.returncode:
-        sys.exit(f"{run}: mledge train failed ({proc.returncode}); see {log}")
-    return {"train_s": round(time.time() - t0, 1), "peak_anon_MB": round(peak.get("anon", 0), 1),
-            "peak_rss_MB": round(peak.get("rss", 0), 1)}
+    found = measured([*MLEDGE, *args], log, ENV)
+    if found["returncode"]:
+        sys.exit(f"{run}: mledge train failed ({found['returncode']}); see {log}")
+    return {k: v for k, v in found.items() if k != "returncode"}
 
 
 def parts(log: Path, run: Path) -> dict:
@@ -135,7 +94,8 @@ def main() -> None:
     for row in rows:
         for kind in ("decode", "cache", "epoch"):
             row[f"{kind}_ratio"] = round(row[f"{kind}_s_per_1k"] / max(base[f"{kind}_s_per_1k"], 1e-9), 2)
-        row["anon_ratio"] = round(row["peak_anon_MB"] / base["peak_anon_MB"], 2)
+        for kind in ("anon", "rss"):
+            row[f"{kind}_ratio"] = round(row[f"peak_{kind}_MB"] / base[f"peak_{kind}_MB"], 2)
     results.write("bench_scale", rows, key="photos", command=["make", "bench-scale", f"SCALE_SIZES={args.sizes}"])
     print(format_rows(rows))
 

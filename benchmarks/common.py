@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -53,3 +55,47 @@ def run_named(script: str, main, known: dict, default: list[str]) -> None:
         main(sys.argv[1], sys.argv[2], names)
     except subprocess.CalledProcessError as err:  # mledge has said why in one line
         sys.exit(f"{script}: stopped, mledge exited with {err.returncode}")
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a recipe trains each stage in a child process)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def sample_memory(pid: int, peak: dict, stop: threading.Event) -> None:
+    """The largest sum of RssAnon and of VmRSS over ``pid`` and its descendants while it runs, in MB."""
+    while not stop.wait(0.2):
+        now = {"anon": 0.0, "rss": 0.0}
+        for p in tree(pid):
+            try:
+                fields = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
+            except (OSError, ValueError):
+                continue
+            for name, key in (("RssAnon", "anon"), ("VmRSS", "rss")):
+                if name in fields:
+                    now[key] += int(fields[name].split()[0]) / 1024
+        for key, value in now.items():
+            peak[key] = max(peak.get(key, 0.0), value)
+
+
+def measured(command: list[str], log: Path, env: dict, cwd: Path | None = None) -> dict:
+    """Run ``command`` (its stderr kept in ``log``): its exit status, wall time and peak memory
+    (``anon``: what the processes hold themselves; ``rss`` adds the resident pages of mapped files)."""
+    peak: dict = {}
+    stop = threading.Event()
+    t0 = time.time()
+    with open(log, "w") as err:
+        proc = subprocess.Popen(command, env=env, stderr=err, cwd=cwd)
+        watcher = threading.Thread(target=sample_memory, args=(proc.pid, peak, stop), daemon=True)
+        watcher.start()
+        proc.wait()
+        stop.set()
+    return {"returncode": proc.returncode, "train_s": round(time.time() - t0, 1),
+            "peak_anon_MB": round(peak.get("anon", 0), 1), "peak_rss_MB": round(peak.get("rss", 0), 1)}

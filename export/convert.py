@@ -28,10 +28,11 @@ from export.quantize import QUANT_MODES, representative_dataset
 from toolkit import __version__
 from toolkit.atomic import model_bytes, replace_dir, require_space, staging
 from toolkit.data.arrays import load_arrays
+from toolkit.data.store import Store
 from toolkit.errors import UserError
 from toolkit.metrics import mean_ap
 from toolkit.outputs import check_output_folder, mark
-from toolkit.predict import load_run_split, predict_run, run_thresholds
+from toolkit.predict import load_run_split, run_scorer, run_thresholds, score_split
 from toolkit.run import Run
 
 OUTPUT_KINDS = ("logits", "probabilities")
@@ -100,11 +101,12 @@ def _convert(model, quant: str, calibration: np.ndarray | None, workdir: Path) -
         shutil.rmtree(saved, ignore_errors=True)
 
 
-def _calibration_images(cfg, opts: ExportOptions) -> np.ndarray:
-    """A seeded sample of the split, and only its photos decoded."""
+def _calibration_images(cfg, opts: ExportOptions, store: Store) -> np.ndarray:
+    """A seeded sample of the split, and only its photos decoded: into a memory-mapped file of
+    ``store`` (each graph reads them all again; --calib-images may be large)."""
     data = load_run_split(cfg, opts.calib_split)
     pick = np.random.default_rng(cfg.seed).permutation(len(data.ids))[: opts.calib_images]
-    return load_arrays(data.subset(np.sort(pick)), cfg.model.pixels, on_bad_image="skip").images
+    return load_arrays(data.subset(np.sort(pick)), cfg.model.pixels, on_bad_image="skip", store=store).images
 
 
 def _input_spec(bundle: Path, first_file: str, model_cfg) -> dict:
@@ -124,34 +126,44 @@ def _input_spec(bundle: Path, first_file: str, model_cfg) -> dict:
     }
 
 
-def _stored_scores(run: Run, cfg, split: str, arrays, opts: ExportOptions) -> np.ndarray | None:
-    """The float model's val scores that training wrote (val_scores.npz), when they are of these very
-    photos: Keras need not score them again (at 448 px, a minute and a half on two cores)."""
+def _stored_scores(run: Run, cfg, split: str, opts: ExportOptions) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scores, labels): the float model's val scores that training wrote (val_scores.npz), which
+    Keras need not compute again (at 448 px, a minute and a half on two cores) if they are of the
+    very photos the check reads (its caller compares the labels)."""
     path = run.path / "val_scores.npz"
     if split != cfg.val_split or opts.eval_images is not None or cfg.final or not path.is_file():
         return None
     with np.load(path) as stored:
-        scores, labels = stored["scores"], stored["labels"]
-    if scores.shape != (len(arrays.ids), len(cfg.classes)) or not np.array_equal(labels, arrays.labels):
-        return None
-    return scores.astype(np.float32)
+        return stored["scores"].astype(np.float32), stored["labels"]
 
 
 def _evaluate(bundle: Path, run: Run, cfg, models: list, opts: ExportOptions) -> dict:
+    """The bundle against the float model on the split, its photos decoded a chunk at a time."""
     split = opts.eval_split or cfg.val_split
     data = load_run_split(cfg, split)
-    arrays = load_arrays(data, cfg.model.pixels, on_bad_image="skip", limit=opts.eval_images)
-    labels, valid = arrays.labels, arrays.mask > 0  # difficult entries left out, as the devkit does
-    keras_probs = _stored_scores(run, cfg, split, arrays, opts)
-    if keras_probs is None:
-        keras_probs = predict_run(run, arrays.images, models)
-    if opts.flip_average:  # the float model scored as the bundle is: with each photo's mirror
-        keras_probs = (keras_probs + predict_run(run, mirror(arrays.images), models)) / 2
     predictor = Predictor(bundle, verify=False, num_threads=len(os.sched_getaffinity(0)))  # every core
-    bundle_probs = np.concatenate([predictor.predict_pixels(arrays.images[i : i + 32])
-                                   for i in range(0, len(arrays.images), 32)])
+    scorers = {"bundle": lambda images: np.concatenate([predictor.predict_pixels(images[i : i + 32])
+                                                        for i in range(0, len(images), 32)])}
+    keras = run_scorer(run, models)
+    if opts.flip_average:  # the float model scored as the bundle is: with each photo's mirror
+        scorers["mirror"] = lambda images: keras(mirror(images))
+    stored = _stored_scores(run, cfg, split, opts)
+    if stored is None:
+        scorers["keras"] = keras
+    scored = score_split(data, cfg.model.pixels, scorers, on_bad_image="skip", limit=opts.eval_images)
+    labels, valid = scored.labels, scored.mask > 0  # difficult entries left out, as the devkit does
+    if "keras" not in scorers:
+        scores, stored_labels = stored
+        if scores.shape == labels.shape and np.array_equal(stored_labels, labels):
+            scored.scores["keras"] = scores
+        else:  # other photos than training scored: Keras scores these
+            scored.scores["keras"] = score_split(data, cfg.model.pixels, {"keras": keras}, on_bad_image="skip",
+                                                 limit=opts.eval_images).scores["keras"]
+    keras_probs, bundle_probs = scored.scores["keras"], scored.scores["bundle"]
+    if opts.flip_average:
+        keras_probs = (keras_probs + scored.scores["mirror"]) / 2
     return {
-        "split": split, "images": len(arrays.ids),
+        "split": split, "images": len(scored.ids),
         "seen_in_training": bool(cfg.final) and split in (cfg.split, cfg.val_split),
         "keras_mAP_area": mean_ap(labels, keras_probs, valid, "area"),
         "bundle_mAP_area": mean_ap(labels, bundle_probs, valid, "area"),
@@ -186,9 +198,9 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
                         f"{', '.join(map(str, sizes))} px (export without --fuse)")
     # At most: a float32 SavedModel on the way and the .tflite files, each the size of the weights.
     require_space(out, 2 * sum(model_bytes(m) for m in models))
-    calibration = _calibration_images(cfg, opts) if QUANT_MODES[opts.quant].needs_calibration else None
-
     with staging(out) as tmp:
+        calibration = (_calibration_images(cfg, opts, Store(tmp / ".calibration"))
+                       if QUANT_MODES[opts.quant].needs_calibration else None)
         t0 = time.perf_counter()
         graphs = []
         for stem, model, outputs in _graphs(run, cfg, models, opts):
@@ -196,12 +208,15 @@ def export_run(run_path: str | Path, out: str | Path, opts: ExportOptions) -> di
             path.write_bytes(_convert(model, opts.quant, calibration, tmp))
             graphs.append((path, outputs, count_macs(model)))
         seconds = time.perf_counter() - t0
+        calibrated = None if calibration is None else len(calibration)
+        del calibration
+        shutil.rmtree(tmp / ".calibration", ignore_errors=True)  # not part of the bundle
         manifest = {
             "architecture": cfg.arch, "fused": opts.fuse, "classes": cfg.classes,
             "thresholds": [float(t) for t in run_thresholds(run, cfg.classes)],
             "input": _input_spec(tmp, graphs[0][0].name, cfg.model),
             "output": opts.output, "quantization": opts.quant, "flip_average": opts.flip_average,
-            "calibration": {"split": opts.calib_split, "images": len(calibration)} if calibration is not None else None,
+            "calibration": {"split": opts.calib_split, "images": calibrated} if calibrated is not None else None,
             "toolkit_version": __version__, "tensorflow_version": tf.__version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": str(run.path.resolve()),
             "conversion_seconds": round(seconds, 2),

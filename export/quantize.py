@@ -100,7 +100,8 @@ def representative_dataset(images: np.ndarray) -> Callable[[], Iterable[list[np.
     extremes[0, 0, 0] = 255
 
     def generate():
-        for image in np.concatenate([extremes, images]):
+        yield [extremes.astype(np.float32)]
+        for image in images:  # a row at a time: the photos may be a memory-mapped file
             yield [image[None].astype(np.float32)]
 
     return generate

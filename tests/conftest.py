@@ -34,3 +34,27 @@ def trained(tmp_path_factory, synth_root):
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def lite_cache(tmp_path_factory):
+    """A weights cache with EfficientNet-Lite0 imported (from the pretrained extra's PyTorch package,
+    installed with it: nothing is downloaded)."""
+    pytest.importorskip("torch", reason="the pretrained extra is not installed")
+    from click.testing import CliRunner
+
+    from mledge.cli import main
+
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLEDGE_CACHE", str(cache))
+        result = CliRunner().invoke(main, ["weights", "import", "efficientnet-lite0"])
+        assert result.exit_code == 0, result.output
+        assert "match PyTorch within" in result.output
+    return cache
+
+
+@pytest.fixture
+def cache_env(lite_cache, monkeypatch):
+    monkeypatch.setenv("MLEDGE_CACHE", str(lite_cache))
+    return lite_cache

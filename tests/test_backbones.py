@@ -20,23 +20,6 @@ torch = pytest.importorskip("torch", reason="the pretrained extra is not install
 FEW = ["aeroplane", "car", "person"]
 
 
-@pytest.fixture(scope="session")
-def lite_cache(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLEDGE_CACHE", str(cache))
-        result = CliRunner().invoke(main, ["weights", "import", "efficientnet-lite0"])
-        assert result.exit_code == 0, result.output
-        assert "match PyTorch within" in result.output
-    return cache
-
-
-@pytest.fixture
-def cache_env(lite_cache, monkeypatch):
-    monkeypatch.setenv("MLEDGE_CACHE", str(lite_cache))
-    return lite_cache
-
-
 # name -> (tensors copied: every conv, BN (4 each) and the classifier; the input size it was trained at)
 PORTS = {"efficientnet-lite0": (247, 224), "efficientnet-lite1": (322, 240), "efficientnet-lite2": (322, 260)}
 

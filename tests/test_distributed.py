@@ -70,6 +70,31 @@ def test_two_workers_train_the_same_weights(synth_root, tmp_path):
     assert "the chief writes" in outputs[1]
 
 
+def test_two_workers_train_a_pretrained_head_each_on_its_own_shard(synth_root, lite_cache, tmp_path):
+    """The pretrained path under MultiWorkerMirroredStrategy: each worker decodes and caches the maps
+    of its half of the training photos (and 2 views of each) in a folder of its own, and the two
+    train one model."""
+    out = tmp_path / "run"
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    args = ["train", str(synth_root), "--arch", "multioutput", "--backbone", "efficientnet-lite0", "--img-size", "64",
+            "--out", str(out), "--epochs", "2", "--patience", "0", "--batch", "16", "--precision", "float32",
+            "--cache-views", "2", "--strategy", "multiworker"]
+    outputs = finish([start(args, {"MLEDGE_CACHE": str(lite_cache), "TF_CONFIG": json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": i}})}) for i in range(2)])
+    for i, text in enumerate(outputs):
+        # its 30 of the 60 training photos with 1 augmented view each, and the 30 of val
+        assert "of 90 images (2 views of each training photo)" in text, text[-3000:]
+        assert f"{out / 'cache' / f'worker-{i}-of-2'}" in text
+        assert "training on 2 replicas" in text
+    assert digest(outputs[0]) == digest(outputs[1])
+    run = Run(out)
+    cfg = run.require_complete()
+    assert run.record("model")["train_images"] == 60 and len(run.record("model")["history"]) == 2
+    assert (out / "metrics.json").is_file() and not (out / "cache").exists()
+    assert cfg.model.pretrained
+
+
 def test_killed_cluster_continues_from_the_chiefs_checkpoint(synth_root, tmp_path):
     out = tmp_path / "run"
     procs = workers(synth_root, out, epochs=4)

@@ -146,7 +146,8 @@ def test_the_runs_own_val_scores_are_not_computed_again(runs, tmp_path, monkeypa
     import export.convert
 
     metrics = json.loads((runs["multioutput"] / "metrics.json").read_text())
-    monkeypatch.setattr(export.convert, "predict_run", lambda *a, **k: pytest.fail("Keras scored val again"))
+    monkeypatch.setattr(export.convert, "run_scorer",
+                        lambda *a, **k: lambda images: pytest.fail("Keras scored val again"))
     manifest = export_run(runs["multioutput"], tmp_path / "b", ExportOptions())
     assert manifest["evaluation"]["keras_mAP_area"] == pytest.approx(metrics["mAP_area"], abs=1e-9)
 

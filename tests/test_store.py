@@ -28,11 +28,20 @@ def batches(arrays, epochs: int = 2, **kwargs) -> list[np.ndarray]:
     return [t.numpy() for _ in range(epochs) for batch in ds for t in batch]
 
 
+def mapped(array: np.ndarray) -> bool:
+    """Whether the array's memory is a mapped file."""
+    import mmap
+
+    while isinstance(array, np.ndarray):
+        array = array.base
+    return isinstance(array, (mmap.mmap, memoryview)) and isinstance(getattr(array, "obj", array), mmap.mmap)
+
+
 def test_streamed_and_in_memory_batches_are_identical(synth_root, tmp_path):
     data = load_split(synth_root, "train")
     memory = load_arrays(data, 32)
     streamed = load_arrays(data, 32, store=Store(tmp_path))
-    assert isinstance(streamed.images, np.memmap) and not isinstance(memory.images, np.memmap)
+    assert mapped(streamed.images) and not mapped(memory.images) and not streamed.images.flags.writeable
     np.testing.assert_array_equal(memory.images, streamed.images)
     assert memory.source == streamed.source
     for a, b in zip(batches(memory), batches(streamed), strict=True):
@@ -80,6 +89,21 @@ with Store(sys.argv[1]).create("pixels", "k", (64, 1000, 1000, 3), np.uint8) as 
 """
 
 
+def test_two_sets_joined_in_the_store_are_the_two_in_memory(synth_root, tmp_path, monkeypatch):
+    """train + val (a final run) copied into one mapped file a chunk at a time, the chunk smaller
+    than either part and not dividing it."""
+    import toolkit.data.arrays
+
+    monkeypatch.setattr(toolkit.data.arrays, "CHUNK", 7)
+    store = Store(tmp_path / "cache")
+    train, val = (load_arrays(load_split(synth_root, split), 32, store=store) for split in ("train", "val"))
+    joined = train.concat(val, store)
+    assert mapped(joined.images) and joined.total == len(train.ids) + len(val.ids)
+    np.testing.assert_array_equal(joined.images, np.concatenate([train.images, val.images]))
+    np.testing.assert_array_equal(joined.labels, np.concatenate([train.labels, val.labels]))
+    assert joined.ids == train.ids + val.ids
+
+
 def test_a_kill_while_the_cache_is_written_leaves_no_trusted_cache(tmp_path):
     store = Store(tmp_path)
     with store.create("pixels", "k", (4, 2), np.uint8) as out:  # a finished cache of the same name first
@@ -104,3 +128,25 @@ def test_a_failure_while_the_cache_is_written_removes_it(tmp_path):
         out[:4] = 1
         raise RuntimeError("the prefix failed")
     assert store.load("maps", "k") is None and not list(tmp_path.iterdir())
+
+
+def test_a_resumed_run_reuses_its_decoded_photos_and_maps(synth_root, cache_env, tmp_path):
+    """A run not yet finished (one class of an independent run trained) keeps RUN/cache; the next
+    process of the run takes the photos and the frozen prefix's maps from it, untouched."""
+    from click.testing import CliRunner
+
+    from mledge.cli import main
+
+    out = tmp_path / "run"
+    first = CliRunner().invoke(main, ["train", str(synth_root), "--arch", "independent", "--backbone",
+                                      "efficientnet-lite0", "--img-size", "64", "--out", str(out), "--epochs", "1",
+                                      "--patience", "0", "--precision", "float32", "--classes", "car"])
+    assert first.exit_code == 0, first.output
+    assert "TFLite float32 on XNNPACK" in first.output  # the maps were computed
+    made = {p.name: p.stat().st_mtime_ns for p in (out / "cache").glob("*.npy")}
+    assert sorted(name.split("-")[0] + "-" + name.split("-")[1].removesuffix(".npy") for name in made) == \
+        ["maps-train", "maps-val", "pixels-train", "pixels-val"]
+    second = CliRunner().invoke(main, ["train", "--resume", str(out), "--classes", "person"])
+    assert second.exit_code == 0, second.output
+    assert "cached earlier" in second.output and "2 of 20 model(s) done" in second.output
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").glob("*.npy")} == made

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.text_table import format_rows
-from toolkit.data.arrays import load_arrays
 from toolkit.errors import UserError
 from toolkit.metrics import summarize
-from toolkit.predict import load_run_split, predict_run, run_thresholds
+from toolkit.predict import load_run_split, run_scorer, run_thresholds, score_split
 from toolkit.run import Run
 
 __all__ = ["compare_runs", "evaluate_run", "format_report", "format_rows", "keras_latency_ms"]
@@ -27,9 +26,9 @@ def evaluate_run(run_path: str, root: str | None, split: str, threshold: float |
         raise UserError(f"{run.path}: a final run was trained on {cfg.split} and {cfg.val_split}; evaluate it on "
                         f"another split (--split) or dataset (ROOT), or evaluate its val run {cfg.final.from_run}")
     data = load_run_split(replace(cfg, root=root, format="auto") if root else cfg, split)
-    arrays = load_arrays(data, cfg.model.img_size, on_bad_image=cfg.on_bad_image)
-    labels, valid = arrays.labels, arrays.mask > 0  # difficult entries left out, as the devkit does
-    scores = predict_run(run, arrays.images)
+    scored = score_split(data, cfg.model.img_size, {"run": run_scorer(run)}, on_bad_image=cfg.on_bad_image)
+    labels, valid = scored.labels, scored.mask > 0  # difficult entries left out, as the devkit does
+    scores = scored.scores["run"]
     thresholds = np.full(len(cfg.classes), threshold) if threshold is not None else run_thresholds(run, cfg.classes)
     report = summarize(labels, scores, valid, thresholds)
     report.update({"run": str(run.path), "arch": cfg.arch, "split": split, "classes": cfg.classes,

@@ -5,14 +5,23 @@ memory-mapped .npy files in a folder of the run, so memory stays flat whatever t
 A file is written under a temporary name with its space reserved first (posix_fallocate: a full disk
 is one line before the work, never a SIGBUS from a page of a sparse file), flushed and renamed into
 place; its key, what it was made from, is written last beside it and removed first when it is made
-again. Only a file whose key matches is reused, so a killed write is never a trusted cache."""
+again. Only a file whose key matches is reused, so a killed write is never a trusted cache.
+
+The files are mapped by this module, not by np.memmap: once a second their pages leave the process's
+page tables (madvise MADV_DONTNEED). They stay in the kernel's page cache, where the next read finds
+them (a minor fault, no disk read), and the kernel drops them when memory is short; the process's
+resident size counts only what it holds itself, so it too stays flat whatever the number of photos."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import mmap
 import os
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +49,59 @@ def files_digest(paths: list[str]) -> str:
     return h.hexdigest()[:32]
 
 
+RELEASE_EVERY = 1.0  # seconds between two releases of the mapped pages
+_MAPPED: weakref.WeakSet = weakref.WeakSet()  # the live mappings of this process's cache files
+_RELEASER: list[threading.Thread] = []
+_LOCK = threading.Lock()
+
+
+def _release_pages() -> None:
+    while True:
+        time.sleep(RELEASE_EVERY)
+        for mapping in list(_MAPPED):
+            with contextlib.suppress(ValueError, OSError):  # closed meanwhile
+                mapping.madvise(mmap.MADV_DONTNEED)  # a shared file mapping: written pages are kept
+
+
+def _open(path: Path, writable: bool) -> tuple[np.ndarray, mmap.mmap]:
+    """The array of a .npy file over a mapping of ours, and the mapping (released every second)."""
+    with open(path, "r+b" if writable else "rb") as f:
+        version = np.lib.format.read_magic(f)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = header(f)
+        offset = f.tell()
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+    with _LOCK:
+        _MAPPED.add(mapping)
+        if not _RELEASER:
+            _RELEASER.append(threading.Thread(target=_release_pages, name="cache-pages", daemon=True))
+            _RELEASER[0].start()
+    array = np.frombuffer(mapping, dtype, count=int(np.prod(shape)), offset=offset)
+    return array.reshape(shape, order="F" if fortran else "C"), mapping
+
+
+def open_array(path: Path) -> np.ndarray:
+    """A .npy file's array, read-only and mapped (its pages are the page cache's, not the process's)."""
+    return _open(path, writable=False)[0]
+
+
+def new_array(path: Path, shape: tuple[int, ...], dtype, shown: Path | None = None) -> tuple[np.ndarray, mmap.mmap]:
+    """A new .npy file of ``shape``, its space reserved (a full disk is DiskFull, naming ``shown`` or
+    ``path``, now; never a SIGBUS from a page of a sparse file later): the writable array and its
+    mapping, to flush once filled."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    header_only = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)  # a sparse file
+    del header_only
+    try:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
+    except OSError as err:
+        if is_disk_full(err):
+            raise disk_full(shown or path, nbytes) from None
+        raise
+    return _open(path, writable=True)
+
+
 class Store:
     """The cache folder: ``name.npy`` (the array) and ``name.json`` (its key and what the writer noted)."""
 
@@ -56,7 +118,7 @@ class Store:
             notes = json.loads(meta.read_text())
             if notes.get("key") != key or notes.get("version") != VERSION:
                 return None
-            return np.load(array, mmap_mode="r"), notes
+            return open_array(array), notes
         except (OSError, ValueError, AttributeError):
             return None
 
@@ -72,16 +134,9 @@ class Store:
         tmp = array_path.with_name(f".{array_path.name}.{os.getpid()}.tmp")
         with writing(array_path, tmp):
             meta.unlink(missing_ok=True)  # from here until the new key is written, nothing is trusted
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-            try:
-                with open(tmp, "r+b") as f:
-                    os.posix_fallocate(f.fileno(), 0, os.path.getsize(tmp))
-            except OSError as err:
-                if is_disk_full(err):
-                    raise disk_full(array_path, nbytes) from None
-                raise
+            out, mapping = new_array(tmp, shape, dtype, shown=array_path)
             yield out
-            out.flush()
+            mapping.flush()
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, array_path)

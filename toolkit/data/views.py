@@ -24,13 +24,14 @@ def to_logits(probs: np.ndarray) -> np.ndarray:
 
 
 def render_views(photos: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], size: int, views: int,
-                 augment: Augment, seed: int, batch: int = 64) -> Views:
+                 augment: Augment, seed: int, batch: int = 64, out: np.ndarray | None = None) -> Views:
     """``photos`` (N, T, T, 3) uint8 at the teacher's size -> ``views`` augmented views of each, the
-    teacher's logits on them (``predict``: uint8 pixels -> probabilities) and the views at ``size``."""
+    teacher's logits on them (``predict``: uint8 pixels -> probabilities) and the views at ``size``,
+    written into ``out`` (views, N, size, size, 3) when given (a memory-mapped file), else into memory."""
     import tensorflow as tf
 
     n = len(photos)
-    images = np.empty((views, n, size, size, 3), np.uint8)
+    images = np.empty((views, n, size, size, 3), np.uint8) if out is None else out
     logits = None
     t0 = time.time()
     for v in range(views):

@@ -121,7 +121,7 @@ def open_unit(unit: Unit, models: ModelFactory, ckpt: Checkpoint, train: SplitAr
         log.info("%s: resuming after epoch %d", unit.name, state.epoch)
         return model, state
     model = models.build(unit)
-    model.compile(optimizer=optimizer(unit.cfg, len(train.ids)), loss=unit_loss(unit, train))
+    model.compile(optimizer=optimizer(unit.cfg, train.total), loss=unit_loss(unit, train))
     return model, UnitState()
 
 
@@ -185,7 +185,7 @@ def save_unit(run: Run, unit: Unit, model: keras.Model, state: UnitState, train:
     write_json(run.record_path(unit.name), {
         "unit": unit.name, "columns": unit.columns, "epochs": state.epoch, "best_epoch": state.best_epoch,
         "val_map": None if cfg.final else state.best, "seconds": round(state.seconds, 2),
-        "train_images": len(train.ids),
+        "train_images": train.total,
         "params": int(model.count_params()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "settings": {"epochs": cfg.epochs, "lr": cfg.lr, "loss": cfg.loss, "batch": cfg.batch,
                      "patience": cfg.patience, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,

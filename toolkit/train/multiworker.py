@@ -3,13 +3,16 @@ training step of our own: Keras 3's fit fails under this strategy (keras-team/ke
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
+from toolkit.config import TrainConfig
 from toolkit.data.arrays import SplitArrays
 from toolkit.run import Run
 from toolkit.train.checkpoint import Checkpoint
@@ -23,6 +26,26 @@ def is_chief() -> bool:
     if "chief" in config.get("cluster", {}):
         return task.get("type") == "chief"
     return int(task.get("index", 0)) == 0
+
+
+def worker_shard() -> tuple[int, int]:
+    """(this task's place, the number of tasks) in TF_CONFIG's cluster, the chief first: which shard
+    of the training photos it decodes, caches and trains on. Alone: (0, 1)."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    chiefs, workers = len(cluster.get("chief", [])), len(cluster.get("worker", []))
+    if task.get("type") == "chief":
+        return 0, max(chiefs + workers, 1)
+    return chiefs + int(task.get("index", 0)), max(chiefs + workers, 1)
+
+
+def worker_cache(folder: Path, cfg: TrainConfig) -> Path:
+    """Where this process keeps its decoded photos and maps: a cluster worker in a folder of its own
+    (RUN/cache/worker-1-of-2), as each holds its own shard and is its files' only writer."""
+    if cfg.strategy != "multiworker":
+        return folder
+    index, count = worker_shard()
+    return folder / f"worker-{index}-of-{count}"
 
 
 def weights_digest(model) -> str:
@@ -58,13 +81,31 @@ def distributed_step(model, strategy, global_batch: int):
     return train_step
 
 
+def distributed_batches(unit: Unit, train: SplitArrays, epoch: int, strategy):
+    """The global batches, endless. A worker with its own shard of the photos (train.shard) makes its
+    replicas' batches from it alone: --batch / replicas photos each; a whole split is cut up by tf.data."""
+    import tensorflow as tf
+
+    if train.shard is None:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        data = training_batches(unit, train, epoch).repeat().with_options(options)
+        return strategy.experimental_distribute_dataset(data)
+    per_replica = max(1, unit.cfg.batch // strategy.num_replicas_in_sync)
+    local = dataclasses.replace(unit, cfg=dataclasses.replace(unit.cfg, batch=per_replica))
+
+    def shard_batches(_context: tf.distribute.InputContext):
+        return training_batches(local, train, epoch).repeat()  # the worker's replicas take its batches in turn
+
+    options = tf.distribute.InputOptions(experimental_replication_mode=tf.distribute.InputReplicationMode.PER_WORKER)
+    return strategy.distribute_datasets_from_function(shard_batches, options)
+
+
 def fit_unit_multiworker(run: Run, unit: Unit, models: ModelFactory, train: SplitArrays, val: SplitArrays | None,
                          strategy) -> None:
     """Every worker evaluates val on its own (identical) replica, so early stopping agrees without
     talking; only the chief writes checkpoints and the RUN. A restarted cluster continues from the
     chief's last checkpoint."""
-    import tensorflow as tf
-
     chief = is_chief()
     ckpt = Checkpoint(run.checkpoint_dir(unit.name))
     cfg = unit.cfg
@@ -72,11 +113,8 @@ def fit_unit_multiworker(run: Run, unit: Unit, models: ModelFactory, train: Spli
         model, state = open_unit(unit, models, ckpt, train)
     if not state.epoch:
         print(f"{unit.title}: training on {strategy.num_replicas_in_sync} replicas")
-    steps = -(-len(train.ids) // cfg.batch)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    data = training_batches(unit, train, state.epoch).repeat().with_options(options)
-    iterator = iter(strategy.experimental_distribute_dataset(data))
+    steps = -(-train.total // cfg.batch)
+    iterator = iter(distributed_batches(unit, train, state.epoch, strategy))
     train_step = distributed_step(model, strategy, cfg.batch)
     while not state.done(unit.epochs):
         t0 = time.time()

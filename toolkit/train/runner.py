@@ -27,7 +27,7 @@ from toolkit.run import TRUNK, Run
 from toolkit.train.ema import check_ema
 from toolkit.train.final import final_outputs
 from toolkit.train.init_run import check_init_run
-from toolkit.train.multiworker import is_chief
+from toolkit.train.multiworker import is_chief, worker_cache, worker_shard
 from toolkit.train.precision import POLICIES
 from toolkit.train.teacher import check_distill, drop_cache, with_teacher
 from toolkit.train.trunk_run import check_trunk_run
@@ -39,12 +39,16 @@ log = logging.getLogger("mledge.train")
 def load_training_data(cfg: TrainConfig, cache: Path) -> tuple[SplitArrays, SplitArrays | None]:
     """The train and val splits, decoded into ``cache`` (memory-mapped; reused while the photos are the
     same), a final run: both as one training set, and no val; a class without a positive training
-    image is warned about."""
-    kwargs = {"difficult": cfg.difficult, "on_bad_image": cfg.on_bad_image, "store": Store(cache)}
-    train, val = (load_arrays(load_run_split(cfg, split), cfg.model.pixels, **kwargs)
+    image is warned about. A cluster worker (--strategy multiworker) takes its own shard of the
+    training photos (of both splits in a final run); every worker scores the whole val split."""
+    store = Store(worker_cache(cache, cfg))
+    kwargs = {"difficult": cfg.difficult, "on_bad_image": cfg.on_bad_image, "store": store}
+    shard = worker_shard() if cfg.strategy == "multiworker" else None
+    train, val = (load_arrays(load_run_split(cfg, split), cfg.model.pixels, **kwargs,
+                              shard=shard if split == cfg.split or cfg.final else None)
                   for split in (cfg.split, cfg.val_split))
     if cfg.final:
-        train, val = train.concat(val), None
+        train, val = train.concat(val, store), None
     empty = [c for c, n in zip(cfg.classes, (train.labels * train.mask).sum(axis=0)) if n == 0]
     if empty:
         message = f"split {cfg.split!r} has no positive image of {', '.join(empty)}: its AP is undefined"
@@ -134,10 +138,10 @@ def _train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spl
         train = with_teacher(run, cfg, train)
     if val is None:
         log.info("final %s run on %s/%s+%s (%d images), epochs of %s, %s", cfg.arch, cfg.root, cfg.split,
-                 cfg.val_split, len(train.ids), cfg.final.from_run, cfg.precision)
+                 cfg.val_split, train.total, cfg.final.from_run, cfg.precision)
     else:
         log.info("training %s on %s/%s (%d images), val %s (%d images), %s", cfg.arch, cfg.root, cfg.split,
-                 len(train.ids), cfg.val_split, len(val.ids), cfg.precision)
+                 train.total, cfg.val_split, len(val.ids), cfg.precision)
     keras.mixed_precision.set_global_policy(POLICIES[cfg.precision])
     try:
         scores = train_units(run, cfg, train, val, _strategy(cfg), only, stage)
@@ -145,7 +149,7 @@ def _train_and_finalize(run: Run, cfg: TrainConfig, train: SplitArrays, val: Spl
         keras.mixed_precision.set_global_policy("float32")
     if not is_chief() or run.pending(cfg):
         return None
-    return finalize(run, cfg, val, len(train.ids), scores)
+    return finalize(run, cfg, val, train.total, scores)
 
 
 def _records(run: Run, cfg: TrainConfig) -> list[dict]:

@@ -30,10 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.preprocess import ImageError, list_images, load_image
+from edge.preprocess import list_images
 from toolkit.atomic import require_space, staging, write_json
 from toolkit.config import TrainConfig
-from toolkit.data.arrays import SplitArrays, Views, load_arrays
+from toolkit.data.arrays import CHUNK, SplitArrays, Views, load_arrays
+from toolkit.data.dataset import Split
+from toolkit.data.store import Store, new_array, open_array
 from toolkit.data.views import augmented_photos, mirrored_logits, render_views
 from toolkit.errors import UserError
 from toolkit.metrics import points
@@ -121,26 +123,22 @@ def open_teacher(described: dict) -> Teacher:
     return Teacher(path, record["kind"], record["input_size"], record, lambda pixels: score(pixels)[:, columns])
 
 
-def unlabeled_arrays(cfg: TrainConfig, size: int) -> SplitArrays:
-    """--unlabeled photos at ``size``: no label counts (mask 0); only the teacher teaches on them."""
+def unlabeled_arrays(cfg: TrainConfig, size: int, store: Store) -> SplitArrays:
+    """--unlabeled photos at ``size``, decoded into ``store`` like a split: no label counts (mask 0);
+    only the teacher teaches on them."""
+    import pandas as pd
+
     folder = Path(cfg.distill.unlabeled)
     if not folder.is_dir():
         raise UserError(f"{folder}: --unlabeled must be a folder of photos")
-    paths, images = [], []
-    for path in list_images(folder):
-        try:
-            images.append(load_image(path, (size, size)))
-            paths.append(path)
-        except ImageError as err:
-            if cfg.on_bad_image == "error":
-                raise UserError(str(err)) from None
-            log.warning("skipping %s", err)
+    paths = list_images(folder)
     if not paths:
-        raise UserError(f"{folder}: no readable photo for --unlabeled")
-    c = len(cfg.classes)
+        raise UserError(f"{folder}: no photo (.jpg, .png, ...) for --unlabeled")
     ids = [f"unlabeled/{p.relative_to(folder)}" for p in paths]
-    zeros = np.zeros((len(ids), c), np.float32)
-    return SplitArrays(ids, np.stack(images), zeros, zeros.copy())
+    labels = pd.DataFrame(0, index=ids, columns=cfg.classes)
+    unknown = pd.DataFrame(True, index=ids, columns=cfg.classes)  # every label left out of the loss
+    split = Split(folder, "unlabeled", "folder", labels, unknown, paths, [str(p) for p in paths])
+    return load_arrays(split, size, on_bad_image=cfg.on_bad_image, store=store)
 
 
 def check_distill(cfg: TrainConfig) -> None:
@@ -179,12 +177,13 @@ def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
     cache folder when a process of this run (or, with --teacher-cache, another run) made them, else
     made now and cached there."""
     cache = cache_folder(run, cfg)
+    store = Store(run.cache_dir)
     if cfg.distill.unlabeled:
-        train = train.concat(unlabeled_arrays(cfg, cfg.model.pixels))
+        train = train.concat(unlabeled_arrays(cfg, cfg.model.pixels, store), store)
     teacher = describe_teacher(cfg.distill.teacher, cfg.classes)
     key = cache_key(cfg, teacher)
     if not (cache / "key.json").is_file():
-        make_cache(cfg, cache, key, open_teacher(teacher))
+        make_cache(cfg, cache, key, open_teacher(teacher), store)
     if json.loads((cache / "key.json").read_text()) != key:
         raise UserError(f"{cache}: these views were made for other settings (teacher, views, seed, augmentation, "
                         "size or photos); name another --teacher-cache folder or delete this one")
@@ -196,36 +195,35 @@ def with_teacher(run: Run, cfg: TrainConfig, train: SplitArrays) -> SplitArrays:
     if cfg.model.cached_trunk:  # the pixels stand in until the activation cache replaces them (train/units.py)
         views = Views(train.images[None], logits)
     else:
-        views = Views(np.load(cache / "views.npy", mmap_mode="r"), logits)
+        views = Views(open_array(cache / "views.npy"), logits)
     log.info("teacher %s: %d views of %d photos from %s", cfg.distill.teacher, len(views.logits), len(ids), cache)
     return SplitArrays(train.ids, train.images, train.labels, train.mask, views)
 
 
-def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> None:
-    """Decode the photos at the teacher's size, render and score the views, write them in one rename."""
+def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher, store: Store) -> None:
+    """Decode the photos at the teacher's size (into ``store``), render and score the views into the
+    staged cache a chunk at a time (memory-mapped: flat memory), and put it in place in one rename."""
     t0 = time.time()
-    split = load_run_split(cfg, cfg.split)
-    big = load_arrays(split, teacher.size, difficult=cfg.difficult, on_bad_image=cfg.on_bad_image)
-    ids, photos = big.ids, big.images
+    big = load_arrays(load_run_split(cfg, cfg.split), teacher.size, difficult=cfg.difficult,
+                      on_bad_image=cfg.on_bad_image, store=store)
     if cfg.distill.unlabeled:
-        extra = unlabeled_arrays(cfg, teacher.size)
-        ids, photos = ids + extra.ids, np.concatenate([photos, extra.images])
-    if cfg.model.cached_trunk:  # no pixel views: the cached maps stand for them (train/units.py)
-        require_space(cache, len(ids) * 4 * len(cfg.classes) * cfg.cache_views)
-        logits = np.concatenate([mirrored_logits(augmented_photos(photos, cfg.augment, cfg.seed, v) if v else photos,
-                                                 teacher.predict) for v in range(cfg.cache_views)])
-        images, passes = None, 2 * cfg.cache_views
-    else:
-        view_bytes = cfg.model.pixels ** 2 * 3 + 4 * len(cfg.classes)  # uint8 pixels, float32 logits
-        require_space(cache, len(ids) * cfg.distill.views * view_bytes)  # before the views are rendered
-        views = render_views(photos, teacher.predict, cfg.model.pixels, cfg.distill.views, cfg.augment, cfg.seed)
-        images, logits, passes = views.images, views.logits, cfg.distill.views
-    seconds = time.time() - t0
-    record = {**teacher.record, "views": teacher_views(cfg), "photos": len(ids),
-              "seconds": round(seconds, 1), "images_per_second": round(len(ids) * passes / seconds, 1)}
+        big = big.concat(unlabeled_arrays(cfg, teacher.size, store), store)
+    ids, photos = big.ids, big.images
     with staging(cache) as tmp:
-        if images is not None:
-            np.save(tmp / "views.npy", images)
+        if cfg.model.cached_trunk:  # no pixel views: the cached maps stand for them (train/units.py)
+            require_space(cache, len(ids) * 4 * len(cfg.classes) * cfg.cache_views)
+            logits = np.concatenate([_mirrored_view_logits(photos, teacher, cfg, v) for v in range(cfg.cache_views)])
+            passes = 2 * cfg.cache_views
+        else:
+            size, views = cfg.model.pixels, cfg.distill.views
+            require_space(cache, len(ids) * views * (size**2 * 3 + 4 * len(cfg.classes)))  # pixels, logits
+            out, mapping = new_array(tmp / "views.npy", (views, len(ids), size, size, 3), np.uint8)
+            logits = render_views(photos, teacher.predict, size, views, cfg.augment, cfg.seed, out=out).logits
+            mapping.flush()
+            passes = views
+        seconds = time.time() - t0
+        record = {**teacher.record, "views": teacher_views(cfg), "photos": len(ids),
+                  "seconds": round(seconds, 1), "images_per_second": round(len(ids) * passes / seconds, 1)}
         np.save(tmp / "logits.npy", logits)
         for name, value in (("ids", ids), ("record", record), ("key", key)):
             (tmp / f"{name}.json").write_text(json.dumps(value, indent=1))
@@ -237,6 +235,15 @@ def make_cache(cfg: TrainConfig, cache: Path, key: dict, teacher: Teacher) -> No
             raise
     print(f"teacher {teacher.path.name} ({teacher.kind}, val mAP {points(record['val_mAP_area'])}): "
           f"{len(ids)} photos {views_text(record['views'])} in {seconds:.0f}s")
+
+
+def _mirrored_view_logits(photos: np.ndarray, teacher: Teacher, cfg: TrainConfig, view: int) -> np.ndarray:
+    """(1, N, C): the teacher's flip-averaged logits of view ``view`` of every photo (0: the photo),
+    augmented a chunk at a time with the draws of the activation cache's views."""
+    return np.concatenate([
+        mirrored_logits(augmented_photos(photos[a : a + CHUNK], cfg.augment, cfg.seed, view, offset=a)
+                        if view else photos[a : a + CHUNK], teacher.predict)
+        for a in range(0, len(photos), CHUNK)], axis=1)
 
 
 def drop_cache(run: Run, cfg: TrainConfig) -> None:

@@ -27,6 +27,7 @@ from toolkit.train.activations import prefix_runner
 from toolkit.train.fit import fit_unit
 from toolkit.train.init_run import InitWeights, load_init
 from toolkit.train.loop import Unit
+from toolkit.train.multiworker import worker_cache
 from toolkit.train.precision import with_policy
 from toolkit.train.stacked import fit_units
 from toolkit.train.trunk_run import adopt_trunk, trunk_source
@@ -141,7 +142,7 @@ def cache_trunk(cfg: TrainConfig, train: SplitArrays, val: SplitArrays | None,
         return found[0]
 
     all_views = maps("maps-train", train.images, views)
-    train_f = SplitArrays(train.ids, all_views[0], train.labels, train.mask, source=train.source)
+    train_f = SplitArrays(train.ids, all_views[0], train.labels, train.mask, source=train.source, shard=train.shard)
     if views > 1 or train.views is not None:  # fixed views, with the teacher's targets of each when distilled
         train_f.views = Views(all_views, train.views.logits if train.views is not None else None)
     val_f = None
@@ -206,7 +207,7 @@ def train_units(run: Run, cfg: TrainConfig, train: SplitArrays, val: SplitArrays
     # A frozen pretrained start runs once and every head trains on its output (not needed when only
     # finalizing: every unit is trained).
     if cfg.model.cached_trunk and run.pending(cfg, only):
-        train, val, models = cache_trunk(cfg, train, val, Store(run.cache_dir))
+        train, val, models = cache_trunk(cfg, train, val, Store(worker_cache(run.cache_dir, cfg)))
     else:
         models = FromScratch(init=load_init(run, cfg) if run.pending(cfg, only) else None)
     if cfg.arch == "multioutput":
