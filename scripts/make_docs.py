@@ -50,7 +50,12 @@ BENCHES = {
                     "cache and an epoch (and the export in seconds: its calibration is a fixed sample and its val "
                     "check at most --eval-images photos), each with its ratio to the smallest size; peak memory of "
                     "the training processes (the recipe and its stage), anon: what they hold themselves, rss: with "
-                    "the resident pages of their memory-mapped caches (page cache)."),
+                    "the pages of their memory-mapped caches mapped into them (released every second)."),
+    "bench_stream": ("make bench-stream", "A recipe on the shared VOC photos trained from scratch twice with its "
+                     "seed: by the code that held the decoded photos and maps in memory (its commit) and by the "
+                     "code that streams them from memory-mapped files of the run's cache; val mAP of the kept "
+                     "epoch, wall time of the whole recipe and peak memory (anon: what the processes hold "
+                     "themselves)."),
     "bench_arm": ("make bench-arm", "EMULATED aarch64 (qemu-user, cortex-a72): compare bundles by ratio only."),
     "bench_arm_roofline": ("make bench-arm", "ESTIMATE, not a measurement: a Pi 4 / Pi 5 roofline per photo."),
 }
