@@ -137,6 +137,29 @@ def test_concurrent_disjoint_classes_make_one_complete_run(synth_root, tmp_path)
     assert not [p for p in out.rglob(".*tmp*")]
 
 
+def test_a_process_joins_a_run_another_is_still_decoding_into(synth_root, tmp_path, monkeypatch):
+    """The first of several processes claims the RUN before it decodes the photos into its cache: one
+    that starts meanwhile finds a run of ours, not a folder of the user's."""
+    from toolkit.outputs import check_joinable
+    from toolkit.train import runner
+
+    out = tmp_path / "run"
+    decode = runner.load_training_data
+    seen = []
+
+    def decode_then_look(cfg, cache):
+        arrays = decode(cfg, cache)
+        assert any(cache.iterdir())  # the first one's decoded photos are there...
+        check_joinable(out)  # ...and a second process that starts now joins
+        seen.append(cache)
+        return arrays
+
+    monkeypatch.setattr(runner, "load_training_data", decode_then_look)
+    result = CliRunner().invoke(main, tiny_cli_args(synth_root, "independent", out, "--classes", "car"))
+    assert result.exit_code == 0, result.output
+    assert seen == [out / "cache"]
+
+
 def test_joining_with_other_settings_is_refused(synth_root, trained, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"

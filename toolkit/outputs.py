@@ -128,8 +128,11 @@ def check_joinable(out: Path, reads: tuple[str | Path, ...] = ()) -> None:
     """A process joining a run (a job array's task) writes into ``out`` beside the others: it must be
     missing, empty or a run of ours, and not a place that is never an output."""
     _refuse_protected(out, reads)
-    if out.is_dir() and any(out.iterdir()):
-        first = foreign_file(out, "run") if marked_kind(out) == "run" else next(iter(sorted(out.iterdir())))
+    if out.is_dir():
+        if marked_kind(out) == "run":
+            first = foreign_file(out, "run")
+        else:  # only another joiner's marker, still being written, may be there
+            first = next((p for p in sorted(out.iterdir()) if not any(fnmatch(p.name, t) for t in TEMPORARY)), None)
         if first is not None:
             raise _refuse(out, f"holds {first.relative_to(out)}, which mledge did not write")
 

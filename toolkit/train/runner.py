@@ -72,6 +72,9 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
     check_trunk_run(cfg)
     check_init_run(cfg)
     check_ema(cfg)
+    if join:  # claimed before the photos are decoded into its cache, so that the other processes join it
+        run.path.mkdir(parents=True, exist_ok=True)
+        mark(run.path, "run")
     # The photos are decoded (and validated) before the run is written: into its cache when it is
     # joined, else beside it, moved in once the run folder is made.
     cache = run.cache_dir if join else run.path.parent / f".{run.path.name}.cache"
@@ -87,8 +90,8 @@ def init_run(cfg: TrainConfig, out: str | Path, force: bool = False,
         kept = set_aside(run.path)
         print(f"{run.path}: the earlier run is kept in {kept} until this one is finished")
     run.models_dir.mkdir(parents=True, exist_ok=True)
-    mark(run.path, "run")
     if not join:
+        mark(run.path, "run")
         shutil.rmtree(run.cache_dir, ignore_errors=True)  # a cut-short earlier try's: this one is newer
         os.replace(cache, run.cache_dir)  # the memory maps of train and val follow their files
     tmp = run.path / f".config.{os.getpid()}.json"
