@@ -13,7 +13,7 @@ MLEDGE := $(BIN)/mledge
 .PHONY: install install-edge install-mediapipe demo test test-main test-edge test-mediapipe test-arm \
 	test-report lint bench-train bench-export bench-edge bench-arm \
 	bench-pretrained bench-formats bench-train-speed bench-distill bench-recipes bench-pipeline bench-epoch-parts \
-	bench-soak bench-scale bench-stream demo-cluster docs clean
+	bench-soak bench-scale bench-scale-data bench-stream demo-cluster docs clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -185,6 +185,12 @@ demo-cluster: install
 bench-scale: install
 	$(MLEDGE) weights import efficientnet-lite0
 	$(BIN)/python benchmarks/bench_scale.py $(BENCH_DIR) --sizes $(SCALE_SIZES)
+
+# The commands that read a dataset on SCALE_DATA_SIZES rows of CSV (numbers, not a test): data stats, split and
+# convert, evaluate and edge predict; seconds per 1,000 rows, peak memory, edge predict's first result.
+SCALE_DATA_SIZES ?= 10000,100000
+bench-scale-data: install
+	$(BIN)/python benchmarks/bench_scale_data.py $(BENCH_DIR)/scale-data --sizes $(SCALE_DATA_SIZES)
 
 # Every benchmark table in README.md and docs/ from the records in benchmarks/results/.
 docs: install

@@ -69,19 +69,24 @@ def tree(pid: int) -> list[int]:
     return out
 
 
+def memory(pid: int) -> dict:
+    """The sums of RssAnon (``anon``) and of VmRSS (``rss``) over ``pid`` and its descendants now, in MB."""
+    now = {"anon": 0.0, "rss": 0.0}
+    for p in tree(pid):
+        try:
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        for name, key in (("RssAnon", "anon"), ("VmRSS", "rss")):
+            if name in fields:
+                now[key] += int(fields[name].split()[0]) / 1024
+    return now
+
+
 def sample_memory(pid: int, peak: dict, stop: threading.Event) -> None:
-    """The largest sum of RssAnon and of VmRSS over ``pid`` and its descendants while it runs, in MB."""
+    """The largest ``memory(pid)`` while it runs, in MB."""
     while not stop.wait(0.2):
-        now = {"anon": 0.0, "rss": 0.0}
-        for p in tree(pid):
-            try:
-                fields = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
-            except (OSError, ValueError):
-                continue
-            for name, key in (("RssAnon", "anon"), ("VmRSS", "rss")):
-                if name in fields:
-                    now[key] += int(fields[name].split()[0]) / 1024
-        for key, value in now.items():
+        for key, value in memory(pid).items():
             peak[key] = max(peak.get(key, 0.0), value)
 
 

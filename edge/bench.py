@@ -121,7 +121,7 @@ def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, im
               progress=print) -> list[dict]:
     """One subprocess per (bundle, threads): peak memory is then each bundle's own."""
     from edge.bare import read_any
-    from edge.preprocess import list_images
+    from edge.preprocess import image_files
 
     rows = []
     for bundle in bundles:
@@ -134,7 +134,7 @@ def run_bench(bundles: list[str], threads: list[int], runs: int, warmup: int, im
                     job["images"], job["labels"], job["valid"] = dataset_images(data, split, manifest["classes"], limit,
                                                                                data_format)
                 else:
-                    job["images"] = [str(p) for p in list_images(Path(images_dir))][:limit]
+                    job["images"] = list(image_files(images_dir))[:limit]
                 if not job["images"]:
                     raise ValueError(f"{images_dir}: no images found")
                 progress(f"bench {bundle} threads={n} ({len(job['images'])} images)")

@@ -4,6 +4,8 @@ train/serve skew)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,9 +27,24 @@ class ImageError(Exception):
     """An image that cannot be decoded: one line naming the file."""
 
 
+def image_files(folder: str | Path) -> Iterator[str]:
+    """Image files under ``folder`` (recursively, by suffix) as strings, in ``list_images``'s order:
+    a folder of 100,000 photos is 10 MB of names (as ``Path`` objects it would be 60 MB)."""
+    try:
+        with os.scandir(folder) as found:
+            entries = sorted(found, key=lambda e: e.name)
+    except PermissionError:  # an unreadable subfolder is passed over, as Path.rglob does
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from image_files(entry.path)
+        elif os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES and entry.is_file():
+            yield entry.path
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files under ``folder`` (recursively, by suffix), sorted."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return [Path(p) for p in image_files(folder)]
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

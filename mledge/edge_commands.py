@@ -101,7 +101,7 @@ def edge_predict(bundle, inputs, threads, fmt, threshold, every, camera):
     classified frame with its number and time (needs pip install 'multilabel-edge[video]')."""
     from edge.frames import is_video
     from edge.predictor import Predictor
-    from edge.preprocess import ImageError, list_images
+    from edge.preprocess import ImageError, image_files
     from edge.text_table import RowStream
 
     videos = [item for item in inputs if is_video(Path(item))]
@@ -119,9 +119,9 @@ def edge_predict(bundle, inputs, threads, fmt, threshold, every, camera):
     paths = []
     for item in map(Path, inputs):
         if item.is_dir():
-            paths += list_images(item)
+            paths += image_files(item)
         elif item.exists():
-            paths.append(item)
+            paths.append(str(item))
         else:
             raise UserError(f"{item}: no such file or folder")
     predictor = Predictor(bundle, num_threads=threads)

@@ -51,6 +51,11 @@ BENCHES = {
                     "check at most --eval-images photos), each with its ratio to the smallest size; peak memory of "
                     "the training processes (the recipe and its stage), anon: what they hold themselves, rss: with "
                     "the pages of their memory-mapped caches mapped into them (released every second)."),
+    "bench_scale_data": ("make bench-scale-data", "A CSV dataset of each number of rows (the photos of one `mledge "
+                         "data synth --size 64`, hard-linked), read whole by each command: seconds per 1,000 rows and "
+                         "peak memory (VmRSS), each with its ratio to the smallest size; `evaluate` scores a small CNN "
+                         "on every row, `edge predict` labels the folder with its int8 bundle (CSV out): the delay "
+                         "to its first result and its memory after a tenth of the photos and after the last."),
     "bench_stream": ("make bench-stream", "A recipe on the shared VOC photos trained from scratch twice with its "
                      "seed: by the code that held the decoded photos and maps in memory (its commit) and by the "
                      "code that streams them from memory-mapped files of the run's cache; val mAP of the kept "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.preprocess import ImageError, load_image
+from edge.preprocess import IMAGE_SUFFIXES, ImageError, image_files, list_images, load_image
 
 
 def gradient(w=64, h=48) -> Image.Image:
@@ -74,3 +74,16 @@ def test_unreadable_image_names_the_file(tmp_path):
     (tmp_path / "cut.jpg").write_bytes((tmp_path / "cut.jpg").read_bytes()[:300])
     with pytest.raises(ImageError, match="cut.jpg"):
         load_image(tmp_path / "cut.jpg", (8, 8))
+
+
+def test_image_files_lists_a_tree_as_sorted_paths_would(tmp_path):
+    """Folders and files interleaved by name, suffixes in any case, no hidden suffix-only name, no
+    symlinked folder: the order of ``sorted(Path.rglob(...))`` without holding Path objects."""
+    for rel in ["a.jpg", "a/b.jpg", "a-b/c.PNG", "notes.txt", ".jpg", "b/c/d.jpeg", "a0.jpg", "A.jpg"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    (tmp_path / "link").symlink_to(tmp_path / "a", target_is_directory=True)
+    expected = sorted(p for p in tmp_path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    assert [str(p) for p in expected] == list(image_files(tmp_path))
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == [
+        "A.jpg", "a/b.jpg", "a-b/c.PNG", "a.jpg", "a0.jpg", "b/c/d.jpeg"]

@@ -156,7 +156,8 @@ def load_chunks(data: Split, size: int, *, difficult: str = "ignore", on_bad_ima
         if len(keep):
             y, mask = part.targets(difficult)
             readable += len(keep)
-            yield SplitArrays([part.ids[k] for k in keep], images[: len(keep)], y[keep], mask[keep])
+            ids = part.ids
+            yield SplitArrays([ids[k] for k in keep], images[: len(keep)], y[keep], mask[keep])
     progress.close()
     if not readable:
         raise UserError(f"{data.root}: no readable image in split {data.split!r}")

@@ -36,7 +36,8 @@ class Split:
 
     @property
     def ids(self) -> list[str]:
-        return list(self.labels.index)
+        """A new list each call (O(N)): take it once outside a loop."""
+        return self.labels.index.tolist()
 
     def subset(self, rows) -> Split:
         """The images at these positions (calibration decodes only the photos it uses)."""
