@@ -14,6 +14,7 @@ import numpy as np
 
 from toolkit.config import TrainConfig
 from toolkit.data.arrays import SplitArrays
+from toolkit.progress import Progress
 from toolkit.run import Run
 from toolkit.train.checkpoint import Checkpoint
 from toolkit.train.loop import ModelFactory, Unit, finish_unit, open_unit, training_batches, val_score
@@ -117,8 +118,12 @@ def fit_unit_multiworker(run: Run, unit: Unit, models: ModelFactory, train: Spli
     iterator = iter(distributed_batches(unit, train, state.epoch, strategy))
     train_step = distributed_step(model, strategy, cfg.batch)
     while not state.done(unit.epochs):
-        t0 = time.time()
-        loss = sum(float(train_step(iterator)) for _ in range(steps)) / steps
+        t0, loss = time.time(), 0.0
+        progress = Progress(f"{unit.title} epoch {state.epoch + 1}/{unit.epochs}", train.total)
+        for step in range(steps):
+            loss += float(train_step(iterator)) / steps
+            progress.update(min(train.total, (step + 1) * cfg.batch) - progress.done)
+        progress.close()
         score, val_loss = val_score(model, unit, val)
         improved = state.end_epoch(loss, val_loss, score, time.time() - t0, cfg.patience)
         val_text = "" if score is None else f" val mAP {score:.4f}"

@@ -29,7 +29,16 @@ from toolkit.predict import predict_batches
 from toolkit.run import Run
 from toolkit.train.checkpoint import StackCheckpoint, UnitState, interrupted_stacks
 from toolkit.train.fit import fit_unit
-from toolkit.train.loop import ModelFactory, Unit, batches, optimizer, save_unit, score_probs, unit_loss
+from toolkit.train.loop import (
+    EpochProgress,
+    ModelFactory,
+    Unit,
+    batches,
+    optimizer,
+    save_unit,
+    score_probs,
+    unit_loss,
+)
 
 log = logging.getLogger("mledge.train")
 
@@ -166,7 +175,8 @@ def fit_stack(run: Run, units: list[Unit], models: ModelFactory, train: SplitArr
         epoch = max(states[u.name].epoch for u in units)
         model.fit(stack_batches(units, train, units[0].cfg.seed + epoch), epochs=units[0].epochs, initial_epoch=epoch,
                   shuffle=False, verbose=1 if sys.stdout.isatty() else 2,
-                  callbacks=[StackEpochEnd(units, {u.name: states[u.name] for u in units}, ckpt, val, losses, group)])
+                  callbacks=[EpochProgress(f"stack of {len(units)}", train.total, units[0].cfg.batch),
+                             StackEpochEnd(units, {u.name: states[u.name] for u in units}, ckpt, val, losses, group)])
     shutil.rmtree(ckpt.folder, ignore_errors=True)
 
 
