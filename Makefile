@@ -81,8 +81,10 @@ test-report: install
 test: test-main test-edge test-mediapipe
 
 # Every environment first: tests/test_system_libraries.py checks what each one's compiled modules load.
+# TEST_WORKERS pytest processes, a test file each at a time (a worker holds up to ~2.5 GB).
+TEST_WORKERS ?= 2
 test-main: install install-edge install-mediapipe
-	$(BIN)/pytest tests --ignore=tests/edge --ignore=tests/mediapipe --durations=15
+	$(BIN)/pytest tests --ignore=tests/edge --ignore=tests/mediapipe -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # Bundles are built by the training environment, then only loaded by the edge environment.
 test-edge: install install-edge
