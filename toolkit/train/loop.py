@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -134,8 +133,9 @@ def unit_loss(unit: Unit, train: SplitArrays):
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """Photos/s and the time left within each epoch, every few seconds (toolkit/progress.py): without a
-    terminal Keras says nothing until an epoch ends, an hour at 100,000 photos."""
+    """Photos/s and the time left within each epoch, every few seconds (toolkit/progress.py), on a
+    terminal or in a log alike: Keras' own line (verbose=2) comes when the epoch ends, which at 100,000
+    photos is many minutes away; its progress bar would tangle with these lines on a terminal."""
 
     def __init__(self, title: str, photos: int, batch: int, every: float = 5.0):
         super().__init__()
@@ -183,7 +183,7 @@ def fit_in_process(run: Run, unit: Unit, models: ModelFactory, train: SplitArray
         print(f"{unit.title}: training")
     if not state.done(unit.epochs):
         model.fit(training_batches(unit, train, state.epoch), epochs=unit.epochs, initial_epoch=state.epoch,
-                  shuffle=False, verbose=1 if sys.stdout.isatty() else 2,
+                  shuffle=False, verbose=2,
                   callbacks=[EpochProgress(unit.title, train.total, unit.cfg.batch), EpochEnd(unit, state, ckpt, val)])
     finish_unit(run, unit, models, model, ckpt, state, train)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 import time
 
 import keras
@@ -174,7 +173,7 @@ def fit_stack(run: Run, units: list[Unit], models: ModelFactory, train: SplitArr
                 model, units, losses, ckpt = narrow(run, model, units, states, losses, ckpt, group, len(train.ids))
         epoch = max(states[u.name].epoch for u in units)
         model.fit(stack_batches(units, train, units[0].cfg.seed + epoch), epochs=units[0].epochs, initial_epoch=epoch,
-                  shuffle=False, verbose=1 if sys.stdout.isatty() else 2,
+                  shuffle=False, verbose=2,
                   callbacks=[EpochProgress(f"stack of {len(units)}", train.total, units[0].cfg.batch),
                              StackEpochEnd(units, {u.name: states[u.name] for u in units}, ckpt, val, losses, group)])
     shutil.rmtree(ckpt.folder, ignore_errors=True)
